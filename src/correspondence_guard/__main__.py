@@ -1,0 +1,3 @@
+from correspondence_guard.cli import main
+
+raise SystemExit(main())

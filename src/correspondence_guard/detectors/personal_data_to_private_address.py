@@ -1,0 +1,101 @@
+"""personal-data-to-private-address: personal data about someone goes to a private mailbox.
+
+Flags a message with a private recipient (free webmail or ISP domain, or a personal address
+in the directory) that carries personal data about an identifiable person other than that
+recipient: a name with an address, postcode, phone, date of birth, NHS or NI number, bank
+details, case reference, or casework or special-category details; or an NHS/NI number or
+bank details on their own. Body, attachments, and quoted text when forwarded afresh count.
+Not flagged: the same data to council or trusted addresses only; a reply to a resident about
+their own case holding only their own details; a private address that gets no personal data.
+Spec: rules.md section 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from correspondence_guard.detectors import pii
+from correspondence_guard.detectors.base import Context, Rule, carried_segments
+from correspondence_guard.detectors.lexicon import terms_pattern
+from correspondence_guard.findings import Evidence, Hit
+from correspondence_guard.masking import mask_name
+from correspondence_guard.message import Message
+
+STRONG = {"UK_NHS", "UK_NINO", "UK_BANK"}  # identify a person on their own
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    casework_terms: list[str] = Field(default_factory=list, description="housing, benefits, care... terms")
+    special_category_terms: list[str] = Field(default_factory=list, description="health, ethnicity... terms")
+    min_score: float = Field(0.5, ge=0, le=1, description="Presidio score below which an entity is ignored")
+    window: int = Field(400, ge=50, description="characters around a name in which its details are looked for")
+
+
+def _surname(name: str) -> str:
+    words = [w.strip(".,'’()").lower() for w in name.split()]
+    words = [w for w in words if w and w not in {"mr", "mrs", "ms", "miss", "dr", "cllr", "councillor"}]
+    return words[-1] if words else ""
+
+
+def _known_names(message: Message, ctx: Context) -> set[str]:
+    """Surnames that are not third parties: the sender, the recipients and council people."""
+    known = {_surname(p.name) for p in (*ctx.directory.members, *ctx.directory.officers)}
+    for a in (message.sender, *message.recipients):
+        if a is not None:
+            known.add(_surname(a.name))
+            known.update(part for part in a.email.split("@")[0].replace("_", ".").split(".") if len(part) > 2)
+    known.discard("")
+    return known
+
+
+def _is_own_case_reply(message: Message, ctx: Context, private: list[str]) -> bool:
+    """A reply to residents at their own addresses: they wrote first, so their own details may go back."""
+    earlier = message.earlier_participants()
+    return message.is_reply and all(p in earlier for p in private)
+
+
+def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
+    private_recipients = [a for a in message.recipients if ctx.is_private(a.email)]
+    if not private_recipients:
+        return  # internal mail pays nothing for the analyser
+    own_case = _is_own_case_reply(message, ctx, [a.email for a in private_recipients])
+    known = _known_names(message, ctx)
+    sensitive = terms_pattern((*params.casework_terms, *params.special_category_terms))
+    model = ctx.settings.nlp_model
+    to_whom = ", ".join(a.email for a in private_recipients)
+
+    for where, text in carried_segments(message, ctx, private_recipients):
+        entities = pii.find_entities(text, model, params.min_score)
+        people = [e for e in entities if e.kind == "PERSON" and _surname(e.text) not in known and len(e.text) > 3]
+        details = [e for e in entities if e.kind in pii.IDENTIFIERS]
+        terms = [(m.start(), m.group(0)) for m in sensitive.finditer(text)]
+        whole_document = where.startswith("attachment:")
+        for person in people:
+            near = [
+                d for d in details if whole_document or abs(d.start - person.start) <= params.window
+            ]
+            near_terms = [t for s, t in terms if whole_document or abs(s - person.start) <= params.window]
+            if near or near_terms:
+                what = [pii.IDENTIFIERS[d.kind] + " " + d.text for d in near[:3]] + near_terms[:3]
+                yield Hit(
+                    reason=f"personal data about {mask_name(person.text)} sent to a private address ({to_whom})",
+                    evidence=(
+                        Evidence(where, f"{mask_name(person.text)}: " + "; ".join(what)),
+                        Evidence("recipients", to_whom),
+                    ),
+                )
+                return
+        strong = [d for d in details if d.kind in STRONG]
+        if strong and not own_case:
+            yield Hit(
+                reason=f"{pii.IDENTIFIERS[strong[0].kind]} sent to a private address ({to_whom})",
+                evidence=(Evidence(where, f"{pii.IDENTIFIERS[strong[0].kind]} {strong[0].text}"),
+                          Evidence("recipients", to_whom)),
+            )
+            return
+
+
+RULE = Rule(id="personal-data-to-private-address", params=Params, detect=detect)

@@ -1,0 +1,136 @@
+"""Personal data in text: one Presidio AnalyzerEngine per process, with UK recognizers.
+
+Built lazily on first use, so mail with no private recipient never pays for it. It shares
+the spaCy model that the tone rules use (loaded once by ``base.load_nlp``). Presidio's
+US-only recognizers are not registered, and nothing that fetches data at run time is
+(its e-mail and URL recognizers would make tldextract download a suffix list).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    NhsRecognizer,
+    SpacyRecognizer,
+    UkNinoRecognizer,
+    UkPostcodeRecognizer,
+)
+
+from correspondence_guard.detectors.base import load_nlp
+
+IDENTIFIERS = {
+    "UK_NHS": "NHS number",
+    "UK_NINO": "National Insurance number",
+    "UK_POSTCODE": "postcode",
+    "UK_PHONE": "phone number",
+    "DATE_OF_BIRTH": "date of birth",
+    "UK_BANK": "bank details",
+    "CASE_REFERENCE": "case reference",
+    "HOME_ADDRESS": "home address",
+}
+
+_DATE = (
+    r"(\d{1,2}[/.-]\d{1,2}[/.-](19|20)\d{2}|\d{1,2}(st|nd|rd|th)?\s+"
+    r"(January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?\s+(19|20)\d{2}|(19|20)\d{2}-\d{2}-\d{2})"
+)
+
+
+def _custom_recognizers() -> list[PatternRecognizer]:
+    return [
+        PatternRecognizer(
+            supported_entity="UK_PHONE",
+            name="UkPhoneRecognizer",
+            patterns=[
+                Pattern("uk phone", r"(?<![\d])(\+44\s?\(?0?\)?\s?|0)(\d{2,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4})(?![\d])",
+                        0.5)
+            ],
+            context=["tel", "phone", "mobile", "telephone", "call", "contact"],
+        ),
+        PatternRecognizer(
+            supported_entity="DATE_OF_BIRTH",
+            name="DateOfBirthRecognizer",
+            # A date is only a date of birth in context: "DOB", "born", "date of birth", a dob column.
+            patterns=[
+                Pattern("dob labelled", rf"(?i)\b(d\.?o\.?b\.?|date of birth|born( on)?)\b[:\s,]*{_DATE}", 0.85),
+            ],
+        ),
+        PatternRecognizer(
+            supported_entity="UK_BANK",
+            name="UkBankRecognizer",
+            patterns=[
+                Pattern("sort code", r"\b\d{2}-\d{2}-\d{2}\b", 0.3),
+                Pattern("sort code labelled", r"(?i)sort code[:\s]*\d{2}[- ]?\d{2}[- ]?\d{2}", 0.85),
+                Pattern("account labelled", r"(?i)(account (number|no\.?)|a/c)[:\s]*\d{8}\b", 0.85),
+            ],
+            context=["sort code", "account", "bank"],
+        ),
+        PatternRecognizer(
+            supported_entity="CASE_REFERENCE",
+            name="CaseReferenceRecognizer",
+            patterns=[
+                Pattern(
+                    "labelled reference",
+                    r"(?i)\b(ref(erence)?|case|claim|file|application)\s*(no\.?|number|ref)?[:.\s]*"
+                    r"\(?[A-Z]{2,6}[-/]?\d{3,}[A-Z0-9/-]*",
+                    0.6,
+                ),
+                Pattern("coded reference", r"\b[A-Z]{2,5}-\d{4,}(-\d+)?\b", 0.4),
+            ],
+            context=["ref", "reference", "case", "claim"],
+        ),
+        PatternRecognizer(
+            supported_entity="HOME_ADDRESS",
+            name="UkStreetAddressRecognizer",
+            patterns=[
+                Pattern(
+                    "house number and street",
+                    r"\b(flat \d+[a-z]?,?\s+)?\d{1,4}[a-z]?,?\s+([A-Z][a-z'’]+\s){1,3}(Road|Street|Lane|Avenue|Close|"
+                    r"Way|Drive|Court|Crescent|Gardens|Place|Terrace|Wharf|Mews|Row|Walk|Green|Hill|Park|"
+                    r"Square|Grove|View|Rise|Bank|Yard|Parade)\b",
+                    0.6,
+                )
+            ],
+        ),
+    ]
+
+
+@functools.cache
+def analyzer(model: str) -> AnalyzerEngine:
+    """The process's AnalyzerEngine, on the already-loaded spaCy model ``model``."""
+    engine = SpacyNlpEngine(
+        models=[{"lang_code": "en", "model_name": model}],
+        ner_model_configuration=NerModelConfiguration(labels_to_ignore=["CARDINAL", "ORDINAL", "QUANTITY",
+                                                                        "MONEY", "PERCENT", "TIME"]),
+    )
+    engine.nlp = {"en": load_nlp(model)}  # share the loaded model; presidio would otherwise load (or fetch) it
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
+    registry.add_recognizer(NhsRecognizer())
+    registry.add_recognizer(UkNinoRecognizer())
+    registry.add_recognizer(UkPostcodeRecognizer())
+    for recognizer in _custom_recognizers():
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    kind: str  # PERSON or a key of IDENTIFIERS
+    text: str
+    start: int
+    score: float
+
+
+def find_entities(text: str, model: str, min_score: float = 0.4) -> list[Entity]:
+    """Personal-data entities in ``text`` (at most the first 50,000 characters)."""
+    text = text[:50_000]
+    results = analyzer(model).analyze(text=text, language="en", score_threshold=min_score)
+    return sorted(
+        (Entity(r.entity_type, text[r.start : r.end], r.start, r.score) for r in results),
+        key=lambda e: e.start,
+    )

@@ -1,0 +1,108 @@
+"""Text from attachments: txt, csv, html, docx, xlsx, pdf. Never raises."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Callable
+
+from correspondence_guard.intake.html import html_to_text
+from correspondence_guard.message import Attachment
+
+MAX_TEXT = 200_000  # characters kept per attachment: enough for any rule, bounded for speed
+MAX_BYTES = 10 * 1024 * 1024  # larger attachments are listed but not opened
+
+
+def _decode(data: bytes, charset: str | None = None) -> str:
+    for enc in (charset, "utf-8"):
+        if enc:
+            try:
+                return data.decode(enc)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    return data.decode("cp1252", errors="replace")
+
+
+def _csv(data: bytes) -> str:
+    text = _decode(data[:MAX_BYTES]).lstrip("\ufeff")
+    rows = csv.reader(io.StringIO(text))
+    return "\n".join(", ".join(cell for cell in row) for row in rows)
+
+
+def _docx(data: bytes) -> str:
+    import docx  # python-docx
+
+    doc = docx.Document(io.BytesIO(data))
+    parts = [p.text for p in doc.paragraphs]
+    for table in doc.tables:
+        for row in table.rows:
+            parts.append(", ".join(cell.text for cell in row.cells))
+    return "\n".join(parts)
+
+
+def _xlsx(data: bytes) -> str:
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    parts: list[str] = []
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows(values_only=True):
+            cells = [str(c) for c in row if c is not None]
+            if cells:
+                parts.append(", ".join(cells))
+            if sum(map(len, parts)) > MAX_TEXT:
+                break
+    book.close()
+    return "\n".join(parts)
+
+
+def _pdf(data: bytes) -> str:
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    out: list[str] = []
+    for page in reader.pages[:200]:
+        out.append(page.extract_text() or "")
+        if sum(map(len, out)) > MAX_TEXT:
+            break
+    return "\n".join(out)
+
+
+_BY_SUFFIX: dict[str, Callable[[bytes], str]] = {
+    ".txt": _decode,
+    ".text": _decode,
+    ".log": _decode,
+    ".md": _decode,
+    ".csv": _csv,
+    ".htm": lambda d: html_to_text(_decode(d)),
+    ".html": lambda d: html_to_text(_decode(d)),
+    ".docx": _docx,
+    ".xlsx": _xlsx,
+    ".pdf": _pdf,
+}
+_BY_TYPE = {
+    "text/plain": ".txt",
+    "text/csv": ".csv",
+    "text/html": ".html",
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+}
+
+
+def extract(name: str, content_type: str, data: bytes, max_bytes: int = MAX_BYTES) -> Attachment:
+    """Build an Attachment with its text; problems are recorded, not raised."""
+    content_type = (content_type or "application/octet-stream").split(";")[0].strip().lower()
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else _BY_TYPE.get(content_type, "")
+    reader = _BY_SUFFIX.get(suffix) or _BY_SUFFIX.get(_BY_TYPE.get(content_type, ""))
+    base = {"name": name, "content_type": content_type, "size": len(data)}
+    if reader is None:
+        return Attachment(**base, problem="no text extracted from this type")
+    if len(data) > max_bytes:
+        return Attachment(**base, problem=f"over {max_bytes // (1024 * 1024)} MB: not opened")
+    try:
+        text = reader(data)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, Exception) as exc:  # noqa: BLE001 - bad files
+        return Attachment(**base, problem=f"could not be read: {type(exc).__name__}")
+    return Attachment(**base, text=text[:MAX_TEXT])

@@ -1,0 +1,53 @@
+"""Mask personal data in evidence before it is shown, stored or logged.
+
+Identifiers keep a short prefix so a reader can tell which one is meant:
+"NHS number 943 *** ****", "JT ** ** ** *", "PE29 ***", "07700 ******", "k***@gmail.com".
+"""
+
+from __future__ import annotations
+
+import regex
+
+_PATTERNS: list[tuple[regex.Pattern[str], str]] = [
+    # e-mail addresses: first letter of the local part, whole domain
+    (regex.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b"), r"\1***@\2"),
+    # NHS number: 3-3-4 digits
+    (regex.compile(r"\b(\d{3})[ -]?\d{3}[ -]?\d{4}\b"), r"\1 *** ****"),
+    # National Insurance number
+    (regex.compile(r"\b([A-CEGHJ-PR-TW-Z]{2})\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", regex.I), r"\1 ** ** ** *"),
+    # UK postcode: keep the outward code
+    (regex.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*\d[A-Z]{2}\b", regex.I), r"\1 ***"),
+    # phone numbers: keep the first five digits
+    (regex.compile(r"(?<!\d)(\+44\s?\d{2,4}|0\d{4})[\s-]?\d{3}[\s-]?\d{3,4}(?!\d)"), r"\1 ******"),
+    # sort code and account number
+    (regex.compile(r"\b(\d{2})-\d{2}-\d{2}\b"), r"\1-**-**"),
+    (regex.compile(r"(?<![\d*])\d{8}(?![\d*])"), "********"),
+    # dates of birth and other dates written with numbers
+    (regex.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-](\d{2}|\d{4})\b"), "**/**/****"),
+    (
+        regex.compile(
+            r"\b\d{1,2}(st|nd|rd|th)?\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\s+(19|20)\d{2}\b",
+            regex.I,
+        ),
+        "** ** ****",
+    ),
+    # case and claim references with digits (BEN-558210, HSG/2026/0412)
+    (regex.compile(r"\b([A-Z]{2,5})[-/ ]?(?=[A-Z0-9/-]*\d)[A-Z0-9/-]{4,}\b"), r"\1-****"),
+]
+
+MAX_EVIDENCE = 200
+
+
+def mask_text(text: str) -> str:
+    """Mask identifiers in ``text`` and cut it to a readable length."""
+    text = " ".join(text.split())
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    if len(text) > MAX_EVIDENCE:
+        text = text[: MAX_EVIDENCE - 1].rstrip() + "…"
+    return text
+
+
+def mask_name(name: str) -> str:
+    """"Keith Dolloway" -> "K*** D***": enough to recognise, not to identify."""
+    return " ".join(w[0] + "***" if w[:1].isalpha() else w for w in name.split())

