@@ -24,7 +24,7 @@ def _error(message: str) -> None:
     print(f"correspondence-guard: error: {message}", file=sys.stderr)
 
 
-def _directory_arg(parser: argparse.ArgumentParser) -> None:
+def directory_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--directory",
         metavar="FILE",
@@ -33,7 +33,7 @@ def _directory_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _policy_arg(parser: argparse.ArgumentParser) -> None:
+def policy_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         metavar="FILE",
@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = sub.add_parser("check", help="check messages (.eml, .msg, .json drafts, or folders of them)")
-    _directory_arg(check)
-    _policy_arg(check)
+    directory_arg(check)
+    policy_arg(check)
     check.add_argument("--format", choices=["text", "json", "jsonl"], default="text")
     check.add_argument("paths", nargs="+", metavar="PATH")
     check.set_defaults(func=cmd_check)
@@ -166,19 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file")
     validate.set_defaults(func=cmd_policy_validate)
     show = psub.add_parser("show", help="print the effective rules (default + --policy)")
-    _policy_arg(show)
+    policy_arg(show)
     show.add_argument("--format", choices=["yaml", "json"], default="yaml")
     show.set_defaults(func=cmd_policy_show)
     schema = psub.add_parser("schema", help="print the JSON Schema for policy files")
     schema.set_defaults(func=cmd_policy_schema)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    from correspondence_guard.commands import register_all
+
+    register_all(sub)  # explain, enquiries, serve, watch, review...: one module each in commands/
     return parser
-
-
-# Further commands (explain, enquiries, serve, watch, review...) register themselves here.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
