@@ -1,0 +1,184 @@
+"""The service configuration shared by ``serve``, ``watch``, ``review`` and ``schedule``.
+
+One YAML or TOML file (``--config FILE`` or ``$CG_CONFIG``); every setting can be
+overridden by an environment variable ``CG_<SECTION>__<KEY>`` (for example
+``CG_SERVICE__PORT=8443``, ``CG_STORE__URL=postgresql+psycopg://...``). Secrets are never
+written in the file in clear: the service token and IMAP passwords come from an
+environment variable or a file named in the config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from correspondence_guard.errors import CorrespondenceGuardError
+
+
+class ConfigError(CorrespondenceGuardError):
+    """The service configuration is missing, malformed or holds a bad value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def read_secret(env: str | None, file: Path | None, what: str) -> str:
+    """A secret from an environment variable or a file; ConfigError if neither gives one."""
+    if env:
+        value = os.environ.get(env, "")
+        if value:
+            return value
+    if file:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read {file}: {exc.strerror}") from None
+        if value:
+            return value
+    raise ConfigError(f"{what}: no secret found (set ${env})" if env else f"{what}: no secret configured")
+
+
+class StoreSettings(_Section):
+    url: str = Field("sqlite:///correspondence-guard.db", description="SQLAlchemy URL: SQLite file or PostgreSQL")
+
+
+class ServiceSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    certfile: Path | None = Field(None, description="TLS certificate (PEM); HTTPS when set with keyfile")
+    keyfile: Path | None = None
+    token: SecretStr | None = Field(None, description="bearer token for /v1 (prefer token_env or token_file)")
+    token_env: str = "CG_SERVICE_TOKEN"
+    token_file: Path | None = None
+    allowed_origins: list[str] = Field(default_factory=list, description="origins allowed cross-origin calls")
+    max_request_mb: float = Field(25, gt=0)
+
+    def bearer_token(self) -> str:
+        if self.token is not None and self.token.get_secret_value():
+            return self.token.get_secret_value()
+        return read_secret(self.token_env, self.token_file, "service.token")
+
+
+class WatchAccount(_Section):
+    name: str
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    ca_file: Path | None = Field(None, description="CA bundle to verify the server (e.g. a self-signed cert)")
+    username: str
+    password_env: str | None = None
+    password_file: Path | None = None
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"])
+    owner: str | None = Field(None, description="mailbox owner's address, for advisory messages")
+    keyword: str | None = Field(None, description="IMAP keyword set on flagged messages, e.g. $ProtocolRisk")
+    advisory_folder: str | None = Field(None, description="folder to APPEND advisory messages to")
+
+    def password(self) -> str:
+        return read_secret(self.password_env, self.password_file, f"watch.accounts[{self.name}].password")
+
+
+class WatchSettings(_Section):
+    accounts: list[WatchAccount] = Field(default_factory=list)
+    idle_seconds: int = Field(600, ge=5, le=1740, description="IDLE is re-issued after this (RFC 2177: < 29 min)")
+    poll_seconds: int = Field(60, ge=1, description="polling interval where the server lacks IDLE")
+    max_message_mb: float = Field(25, gt=0)
+    backoff_max_seconds: int = Field(300, ge=1)
+
+
+class ReviewSource(_Section):
+    kind: Literal["imap", "maildir", "mbox", "folder"]
+    path: Path | None = None
+    account: str | None = None
+    folder: str | None = None
+
+
+class ReviewSettings(_Section):
+    cron: str = Field("0 6 * * *", description="when the nightly review runs (crontab syntax)")
+    timezone: str | None = Field(None, description="default: the directory's council timezone")
+    out_dir: Path = Path("reports")
+    sources: list[ReviewSource] = Field(default_factory=list)
+    misfire_grace_seconds: int = Field(6 * 3600, ge=1)
+    retention_months: int = Field(12, ge=1)
+
+
+class Config(BaseSettings):
+    """The whole configuration file."""
+
+    model_config = SettingsConfigDict(env_prefix="CG_", env_nested_delimiter="__", extra="forbid")
+
+    directory: Path
+    policy: Path | None = None
+    store: StoreSettings = StoreSettings()
+    service: ServiceSettings = ServiceSettings()
+    watch: WatchSettings = WatchSettings()
+    review: ReviewSettings = ReviewSettings()
+
+    @model_validator(mode="after")
+    def _paths_exist(self) -> Config:
+        for name, path in (("directory", self.directory), ("policy", self.policy)):
+            if path is not None and not path.exists():
+                raise ValueError(f"{name}: {path} does not exist")
+        svc = self.service
+        if (svc.certfile is None) != (svc.keyfile is None):
+            raise ValueError("service: certfile and keyfile go together")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # environment wins over the file
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    from correspondence_guard.yamlfile import load_yaml
+
+    if path.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    try:
+        data, _ = load_yaml(path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the config must be a mapping")
+    return data
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load the config file (``path``, else ``$CG_CONFIG``), with CG_ environment overrides.
+
+    Relative paths in the file are taken from the file's folder.
+    """
+    path = Path(path) if path else (Path(os.environ["CG_CONFIG"]) if os.environ.get("CG_CONFIG") else None)
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file")
+        data = _read_file(path)
+        base = path.resolve().parent
+        for key in ("directory", "policy"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str(base / data[key])
+    try:
+        return Config(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "required key is missing" if err["type"] == "missing" else msg
+        raise ConfigError(f"{path or 'environment'}: {where}: {msg}") from None

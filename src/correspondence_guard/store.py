@@ -1,0 +1,346 @@
+"""The findings store: SQLite by default, PostgreSQL by URL; schema managed by Alembic.
+
+Shared by the watcher, the HTTP service and the nightly review. It keeps what a council
+may keep: one row per checked message (its Message-ID, where it was seen, date, sender,
+recipient classes, masked subject) and its findings with masked evidence; never a body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from correspondence_guard.findings import Report
+from correspondence_guard.masking import mask_text
+
+metadata = sa.MetaData()
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_key", sa.String(512), nullable=False, unique=True),
+    sa.Column("message_id", sa.String(998), nullable=False, default=""),
+    sa.Column("date", sa.DateTime(timezone=True), nullable=True, index=True),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("sender", sa.String(320), nullable=False, default=""),
+    sa.Column("sender_role", sa.String(32), nullable=False, default=""),
+    sa.Column("department", sa.String(200), nullable=False, default=""),
+    sa.Column("recipient_classes", sa.Text, nullable=False, default="[]"),
+    sa.Column("subject", sa.Text, nullable=False, default=""),  # masked
+    sa.Column("verdict", sa.String(16), nullable=False, default="clear"),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+locations = sa.Table(
+    "message_locations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_pk", sa.Integer, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("account", sa.String(200), nullable=False, default=""),
+    sa.Column("folder", sa.String(500), nullable=False, default=""),
+    sa.Column("uid", sa.BigInteger, nullable=True),
+    sa.Column("source", sa.Text, nullable=False, default=""),
+    sa.UniqueConstraint("message_pk", "account", "folder", "uid", name="uq_location"),
+)
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_pk", sa.Integer, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("rule", sa.String(100), nullable=False, index=True),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("on_send", sa.String(16), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("citations", sa.Text, nullable=False),  # JSON list
+    sa.Column("evidence", sa.Text, nullable=False),  # JSON list of {where, text}, masked
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("account", sa.String(200), primary_key=True),
+    sa.Column("folder", sa.String(500), primary_key=True),
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("last_uid", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+overrides = sa.Table(
+    "overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("user", sa.String(320), nullable=False),
+    sa.Column("rules", sa.Text, nullable=False),  # JSON list
+    sa.Column("justification", sa.Text, nullable=False),
+    sa.Column("conversation_id", sa.String(500), nullable=False, default=""),
+    sa.Column("subject", sa.Text, nullable=False, default=""),  # masked
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("user", sa.String(320), nullable=False),
+    sa.Column("rule", sa.String(100), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("conversation_id", sa.String(500), nullable=False, default=""),
+    sa.Column("subject", sa.Text, nullable=False, default=""),  # masked
+)
+
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("until", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("out_dir", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False, default=""),
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    """What the store keeps about a checked message (no body)."""
+
+    message_key: str
+    message_id: str = ""
+    date: dt.datetime | None = None
+    sender: str = ""
+    sender_role: str = ""
+    department: str = ""
+    recipient_classes: tuple[str, ...] = ()
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    account: str = ""
+    folder: str = ""
+    uid: int | None = None
+    source: str = ""
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database schema up to date with Alembic (idempotent)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("correspondence_guard").joinpath("migrations")))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Store:
+    """Findings, checkpoints, overrides and feedback in one database."""
+
+    def __init__(self, url: str, *, create: bool = True):
+        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+        self.engine = sa.create_engine(url, future=True, connect_args=connect_args)
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        if create:
+            migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- messages and findings -------------------------------------------------------------
+    def message_pk(self, message_key: str) -> int | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(messages.c.id).where(messages.c.message_key == message_key)).first()
+        return None if row is None else int(row[0])
+
+    def has_message(self, message_key: str) -> bool:
+        return self.message_pk(message_key) is not None
+
+    def record(self, meta: MessageMeta, report: Report | None, location: Location | None = None,
+               error: str | None = None) -> tuple[int, bool]:
+        """Record a checked message once; later sightings only add a location.
+
+        Returns (row id, True if the message was new).
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(messages.c.id).where(messages.c.message_key == meta.message_key)).first()
+            new = row is None
+            if row is None:
+                pk = conn.execute(
+                    messages.insert().values(
+                        message_key=meta.message_key,
+                        message_id=meta.message_id[:998],
+                        date=meta.date,
+                        checked_at=utcnow(),
+                        sender=meta.sender,
+                        sender_role=meta.sender_role,
+                        department=meta.department,
+                        recipient_classes=json.dumps(list(meta.recipient_classes)),
+                        subject=mask_text(meta.subject),
+                        verdict=report.verdict.value if report else "error",
+                        error=error,
+                    )
+                ).inserted_primary_key[0]
+                for f in report.findings if report else ():
+                    conn.execute(
+                        findings.insert().values(
+                            message_pk=pk,
+                            rule=f.rule,
+                            severity=f.severity.value,
+                            on_send=f.on_send.value,
+                            title=f.title,
+                            reason=f.reason,
+                            note=f.note,
+                            citations=json.dumps(list(f.citations)),
+                            evidence=json.dumps([e.to_dict() for e in f.evidence]),
+                        )
+                    )
+            else:
+                pk = row[0]
+            if location is not None:
+                exists = conn.execute(
+                    sa.select(locations.c.id).where(
+                        locations.c.message_pk == pk,
+                        locations.c.account == location.account,
+                        locations.c.folder == location.folder,
+                        locations.c.uid == location.uid if location.uid is not None else locations.c.uid.is_(None),
+                    )
+                ).first()
+                if exists is None:
+                    conn.execute(locations.insert().values(message_pk=pk, account=location.account,
+                                                           folder=location.folder, uid=location.uid,
+                                                           source=location.source))
+        return int(pk), new
+
+    def iter_findings(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                      rule: str | None = None) -> Iterator[dict[str, Any]]:
+        """Findings joined with their message, oldest first; dates filter on the message date
+        (or when it was checked, for a message with no date)."""
+        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+        query = (
+            sa.select(findings, messages.c.message_id, messages.c.date, messages.c.checked_at, messages.c.sender,
+                      messages.c.sender_role, messages.c.department, messages.c.subject,
+                      messages.c.recipient_classes)
+            .join(messages, findings.c.message_pk == messages.c.id)
+            .order_by(when, findings.c.id)
+        )
+        if since is not None:
+            query = query.where(when >= since)
+        if until is not None:
+            query = query.where(when < until)
+        if rule:
+            query = query.where(findings.c.rule == rule)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                item = dict(row)
+                item["citations"] = json.loads(item["citations"])
+                item["evidence"] = json.loads(item["evidence"])
+                item["recipient_classes"] = json.loads(item["recipient_classes"])
+                yield item
+
+    def count_messages(self, since: dt.datetime | None = None, until: dt.datetime | None = None) -> int:
+        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+        query = sa.select(sa.func.count()).select_from(messages)
+        if since is not None:
+            query = query.where(when >= since)
+        if until is not None:
+            query = query.where(when < until)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- IMAP checkpoints --------------------------------------------------------------------
+    def checkpoint(self, account: str, folder: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, highest UID processed) for a folder, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(checkpoints.c.uidvalidity, checkpoints.c.last_uid).where(
+                    checkpoints.c.account == account, checkpoints.c.folder == folder
+                )
+            ).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def save_checkpoint(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                checkpoints.update()
+                .where(checkpoints.c.account == account, checkpoints.c.folder == folder)
+                .values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=utcnow())
+            ).rowcount
+            if not updated:
+                conn.execute(checkpoints.insert().values(account=account, folder=folder, uidvalidity=uidvalidity,
+                                                         last_uid=last_uid, updated_at=utcnow()))
+
+    # -- overrides and feedback from the add-in ----------------------------------------------
+    def add_override(self, user: str, rules: list[str], justification: str, conversation_id: str = "",
+                     subject: str = "") -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(overrides.insert().values(
+                at=utcnow(), user=user, rules=json.dumps(rules), justification=mask_text(justification),
+                conversation_id=conversation_id, subject=mask_text(subject))).inserted_primary_key[0])
+
+    def add_feedback(self, user: str, rule: str, reason: str, conversation_id: str = "", subject: str = "") -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(feedback.insert().values(
+                at=utcnow(), user=user, rule=rule, reason=mask_text(reason), conversation_id=conversation_id,
+                subject=mask_text(subject))).inserted_primary_key[0])
+
+    def list_overrides(self, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+        return self._list(overrides, since, decode=("rules",))
+
+    def list_feedback(self, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+        return self._list(feedback, since)
+
+    def _list(self, table: sa.Table, since: dt.datetime | None, decode: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        query = sa.select(table).order_by(table.c.at)
+        if since is not None:
+            query = query.where(table.c.at >= since)
+        with self.engine.connect() as conn:
+            out = [dict(r) for r in conn.execute(query).mappings()]
+        for item in out:
+            for key in decode:
+                item[key] = json.loads(item[key])
+        return out
+
+    # -- retention ---------------------------------------------------------------------------
+    def purge(self, before: dt.datetime) -> dict[str, int]:
+        """Delete messages (with their findings), overrides, feedback and reviews older than ``before``."""
+        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+        with self.engine.begin() as conn:
+            old = sa.select(messages.c.id).where(when < before).scalar_subquery()
+            counts = {
+                "findings": conn.execute(findings.delete().where(findings.c.message_pk.in_(old))).rowcount,
+                "locations": conn.execute(locations.delete().where(locations.c.message_pk.in_(old))).rowcount,
+            }
+            counts["messages"] = conn.execute(messages.delete().where(when < before)).rowcount
+            counts["overrides"] = conn.execute(overrides.delete().where(overrides.c.at < before)).rowcount
+            counts["feedback"] = conn.execute(feedback.delete().where(feedback.c.at < before)).rowcount
+            counts["reviews"] = conn.execute(reviews.delete().where(reviews.c.started_at < before)).rowcount
+        return counts
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # the watcher writes while the service and review read
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
