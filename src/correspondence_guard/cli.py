@@ -59,7 +59,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise CorrespondenceGuardError(f"{p}: no such file or folder")
     files = list(iter_message_files(paths))
     if not files:
-        raise CorrespondenceGuardError("no message files (.eml, .msg, .json) found in " + " ".join(args.paths))
+        raise CorrespondenceGuardError(
+            "no message files (.eml, .msg, .json) found in " + " ".join(args.paths)
+        )
 
     console = Console(highlight=False, soft_wrap=False)
     reports = []
@@ -181,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     try:
         result: int = args.func(args)
         return result

@@ -44,7 +44,9 @@ def read_secret(env: str | None, file: Path | None, what: str) -> str:
 
 
 class StoreSettings(_Section):
-    url: str = Field("sqlite:///correspondence-guard.db", description="SQLAlchemy URL: SQLite file or PostgreSQL")
+    url: str = Field(
+        "sqlite:///correspondence-guard.db", description="SQLAlchemy URL: SQLite file or PostgreSQL"
+    )
 
 
 class ServiceSettings(_Section):
@@ -57,6 +59,9 @@ class ServiceSettings(_Section):
     token_file: Path | None = None
     allowed_origins: list[str] = Field(default_factory=list, description="origins allowed cross-origin calls")
     max_request_mb: float = Field(25, gt=0)
+    addin_dir: Path | None = Field(
+        None, description="the Outlook add-in's files (default: deploy/outlook-addin)"
+    )
 
     def bearer_token(self) -> str:
         if self.token is not None and self.token.get_secret_value():
@@ -84,7 +89,9 @@ class WatchAccount(_Section):
 
 class WatchSettings(_Section):
     accounts: list[WatchAccount] = Field(default_factory=list)
-    idle_seconds: int = Field(600, ge=5, le=1740, description="IDLE is re-issued after this (RFC 2177: < 29 min)")
+    idle_seconds: int = Field(
+        600, ge=5, le=1740, description="IDLE is re-issued after this (RFC 2177: < 29 min)"
+    )
     poll_seconds: int = Field(60, ge=1, description="polling interval where the server lacks IDLE")
     max_message_mb: float = Field(25, gt=0)
     backoff_max_seconds: int = Field(300, ge=1)

@@ -89,7 +89,13 @@ class Member(_Person):
     ward: str = ""
     positions: list[
         Literal[
-            "leader", "cabinet", "chair", "vice-chair", "group-leader", "scrutiny-chair", "opposition-spokesperson"
+            "leader",
+            "cabinet",
+            "chair",
+            "vice-chair",
+            "group-leader",
+            "scrutiny-chair",
+            "opposition-spokesperson",
         ]
     ] = []
 
@@ -123,8 +129,13 @@ class AddressClass(StrEnum):
 
     @property
     def is_council(self) -> bool:
-        return self in (AddressClass.MEMBER, AddressClass.OFFICER, AddressClass.LIST, AddressClass.TEAM,
-                        AddressClass.COUNCIL)
+        return self in (
+            AddressClass.MEMBER,
+            AddressClass.OFFICER,
+            AddressClass.LIST,
+            AddressClass.TEAM,
+            AddressClass.COUNCIL,
+        )
 
 
 def _under(domain: str, parents: list[str]) -> bool:
@@ -144,7 +155,8 @@ class Directory(_Strict):
     @functools.cached_property
     def _by_email(self) -> dict[str, Member | Officer]:
         index: dict[str, Member | Officer] = {}
-        for person in (*self.members, *self.officers):
+        people: list[Member | Officer] = [*self.members, *self.officers]
+        for person in people:
             index[person.email] = person
             for alt in person.personal_emails:
                 index.setdefault(alt, person)
@@ -157,7 +169,8 @@ class Directory(_Strict):
     @functools.cached_property
     def _by_name(self) -> dict[str, Member | Officer]:
         index: dict[str, Member | Officer] = {}
-        for person in (*self.members, *self.officers):
+        people: list[Member | Officer] = [*self.members, *self.officers]
+        for person in people:
             index[_norm_name(person.name)] = person
         return index
 
@@ -223,7 +236,9 @@ def _norm_name(name: str) -> str:
 
 def _drop_x_keys(data: Any) -> Any:
     if isinstance(data, dict):
-        return {k: _drop_x_keys(v) for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+        return {
+            k: _drop_x_keys(v) for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
+        }
     if isinstance(data, list):
         return [_drop_x_keys(v) for v in data]
     return data

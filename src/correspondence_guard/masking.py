@@ -49,5 +49,5 @@ def mask_text(text: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """"Keith Dolloway" -> "K*** D***": enough to recognise, not to identify."""
+    """ "Keith Dolloway" -> "K*** D***": enough to recognise, not to identify."""
     return " ".join(w[0] + "***" if w[:1].isalpha() else w for w in name.split())

@@ -13,9 +13,9 @@ import datetime as dt
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from correspondence_guard.errors import PolicyError
 from correspondence_guard.findings import SendAction, Severity
@@ -35,6 +35,71 @@ class Period(_Strict):
     end: dt.date
 
 
+class EnquirySettings(_Strict):
+    """Time limits for officers' replies to members' enquiries (``correspondence-guard enquiries``).
+
+    CAM 7.6 (the default): a substantive response within 5 working days of receipt. COL 7: an
+    acknowledgement within 2 working days and a full response within 10 (set both numbers).
+    """
+
+    reply_within_days: int = Field(
+        5, ge=1, le=60, description="working days for a substantive reply (CAM 7.6: 5; COL 7: 10)"
+    )
+    acknowledge_within_days: int | None = Field(
+        None, ge=1, le=60, description="working days for an acknowledgement; null: none required (COL 7: 2)"
+    )
+    acknowledgement_phrases: list[str] = Field(
+        default_factory=lambda: [
+            "acknowledge",
+            "received your",
+            "receipt of your",
+            "will get back",
+            "get back to you",
+            "will respond",
+            "will reply",
+            "looking into",
+            "look into this",
+            "will be in touch",
+            "passed your",
+            "passed this",
+            "holding reply",
+        ],
+        description="a short officer reply using one of these (any case) is an acknowledgement, not an answer",
+    )
+    acknowledgement_max_words: int = Field(
+        80, ge=1, description="an officer reply with more words of its own than this is substantive"
+    )
+    day_ends: dt.time = Field(
+        dt.time(17, 0),
+        description="an enquiry received after this time, or on a non-working day, counts from the next "
+        "working day (write it in quotes: '17:00')",
+    )
+    bank_holidays: Literal["england-and-wales", "scotland", "northern-ireland"] | None = Field(
+        None, description="the calendar of working days; null: the directory's council.bank_holidays"
+    )
+    cite: list[str] = Field(
+        default_factory=lambda: ["CAM 7.6"], min_length=1, description="protocol paragraphs"
+    )
+
+    @field_validator("day_ends", mode="before")
+    @classmethod
+    def _quoted_time(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            raise ValueError("write the time in quotes, e.g. '17:00' (unquoted, YAML reads it as a number)")
+        return v
+
+    @field_validator("acknowledgement_phrases")
+    @classmethod
+    def _phrases(cls, v: list[str]) -> list[str]:
+        return [" ".join(p.lower().split()) for p in v if p.strip()]
+
+    @model_validator(mode="after")
+    def _ack_before_reply(self) -> EnquirySettings:
+        if self.acknowledge_within_days is not None and self.acknowledge_within_days > self.reply_within_days:
+            raise ValueError("acknowledge_within_days must not be more than reply_within_days")
+        return self
+
+
 class Settings(_Strict):
     """Settings shared by the rules."""
 
@@ -49,6 +114,7 @@ class Settings(_Strict):
     extra_private_domains: list[str] = Field(default_factory=list, description="added to private_domains")
     max_attachment_mb: float = Field(10, gt=0, description="larger attachments are listed, not opened")
     pre_election_periods: list[Period] = Field(default_factory=list)
+    enquiries: EnquirySettings = EnquirySettings()
 
     @field_validator("private_domains", "extra_private_domains")
     @classmethod
@@ -164,8 +230,10 @@ def load_policy(path: str | Path | None = None) -> Policy:
         if rule_id not in REGISTRY:
             file, lines = blame(("rules", rule_id))
             known = ", ".join(sorted(REGISTRY))
-            raise PolicyError(f"{file}:{lines.get(('rules', rule_id), 1)}: rules.{rule_id}: unknown rule id "
-                              f"(known: {known})")
+            raise PolicyError(
+                f"{file}:{lines.get(('rules', rule_id), 1)}: rules.{rule_id}: unknown rule id "
+                f"(known: {known})"
+            )
         try:
             params[rule_id] = REGISTRY[rule_id].params.model_validate(cfg.params)
         except ValidationError as exc:
@@ -203,7 +271,11 @@ def policy_schema() -> dict[str, Any]:
         }
     # Policy files may set only some keys of a rule: the default supplies the rest.
     defs["RuleConfig"]["required"] = []
-    schema["properties"]["rules"] = {"type": "object", "properties": rule_props, "additionalProperties": False}
+    schema["properties"]["rules"] = {
+        "type": "object",
+        "properties": rule_props,
+        "additionalProperties": False,
+    }
     return schema
 
 

@@ -55,8 +55,9 @@ findings = sa.Table(
     "findings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("message_pk", sa.Integer, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False,
-              index=True),
+    sa.Column(
+        "message_pk", sa.Integer, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     sa.Column("rule", sa.String(100), nullable=False, index=True),
     sa.Column("severity", sa.String(16), nullable=False),
     sa.Column("on_send", sa.String(16), nullable=False),
@@ -147,7 +148,9 @@ def migrate(engine: Engine) -> None:
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(resources.files("correspondence_guard").joinpath("migrations")))
+    cfg.set_main_option(
+        "script_location", str(resources.files("correspondence_guard").joinpath("migrations"))
+    )
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
@@ -176,14 +179,21 @@ class Store:
     def has_message(self, message_key: str) -> bool:
         return self.message_pk(message_key) is not None
 
-    def record(self, meta: MessageMeta, report: Report | None, location: Location | None = None,
-               error: str | None = None) -> tuple[int, bool]:
+    def record(
+        self,
+        meta: MessageMeta,
+        report: Report | None,
+        location: Location | None = None,
+        error: str | None = None,
+    ) -> tuple[int, bool]:
         """Record a checked message once; later sightings only add a location.
 
         Returns (row id, True if the message was new).
         """
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(messages.c.id).where(messages.c.message_key == meta.message_key)).first()
+            row = conn.execute(
+                sa.select(messages.c.id).where(messages.c.message_key == meta.message_key)
+            ).first()
             new = row is None
             if row is None:
                 pk = conn.execute(
@@ -200,7 +210,7 @@ class Store:
                         verdict=report.verdict.value if report else "error",
                         error=error,
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
                 for f in report.findings if report else ():
                     conn.execute(
                         findings.insert().values(
@@ -223,24 +233,41 @@ class Store:
                         locations.c.message_pk == pk,
                         locations.c.account == location.account,
                         locations.c.folder == location.folder,
-                        locations.c.uid == location.uid if location.uid is not None else locations.c.uid.is_(None),
+                        locations.c.uid == location.uid
+                        if location.uid is not None
+                        else locations.c.uid.is_(None),
                     )
                 ).first()
                 if exists is None:
-                    conn.execute(locations.insert().values(message_pk=pk, account=location.account,
-                                                           folder=location.folder, uid=location.uid,
-                                                           source=location.source))
+                    conn.execute(
+                        locations.insert().values(
+                            message_pk=pk,
+                            account=location.account,
+                            folder=location.folder,
+                            uid=location.uid,
+                            source=location.source,
+                        )
+                    )
         return int(pk), new
 
-    def iter_findings(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                      rule: str | None = None) -> Iterator[dict[str, Any]]:
+    def iter_findings(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None, rule: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Findings joined with their message, oldest first; dates filter on the message date
         (or when it was checked, for a message with no date)."""
         when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
         query = (
-            sa.select(findings, messages.c.message_id, messages.c.date, messages.c.checked_at, messages.c.sender,
-                      messages.c.sender_role, messages.c.department, messages.c.subject,
-                      messages.c.recipient_classes)
+            sa.select(
+                findings,
+                messages.c.message_id,
+                messages.c.date,
+                messages.c.checked_at,
+                messages.c.sender,
+                messages.c.sender_role,
+                messages.c.department,
+                messages.c.subject,
+                messages.c.recipient_classes,
+            )
             .join(messages, findings.c.message_pk == messages.c.id)
             .order_by(when, findings.c.id)
         )
@@ -287,22 +314,50 @@ class Store:
                 .values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=utcnow())
             ).rowcount
             if not updated:
-                conn.execute(checkpoints.insert().values(account=account, folder=folder, uidvalidity=uidvalidity,
-                                                         last_uid=last_uid, updated_at=utcnow()))
+                conn.execute(
+                    checkpoints.insert().values(
+                        account=account,
+                        folder=folder,
+                        uidvalidity=uidvalidity,
+                        last_uid=last_uid,
+                        updated_at=utcnow(),
+                    )
+                )
 
     # -- overrides and feedback from the add-in ----------------------------------------------
-    def add_override(self, user: str, rules: list[str], justification: str, conversation_id: str = "",
-                     subject: str = "") -> int:
+    def add_override(
+        self, user: str, rules: list[str], justification: str, conversation_id: str = "", subject: str = ""
+    ) -> int:
         with self.engine.begin() as conn:
-            return int(conn.execute(overrides.insert().values(
-                at=utcnow(), user=user, rules=json.dumps(rules), justification=mask_text(justification),
-                conversation_id=conversation_id, subject=mask_text(subject))).inserted_primary_key[0])
+            return int(
+                conn.execute(
+                    overrides.insert().values(
+                        at=utcnow(),
+                        user=user,
+                        rules=json.dumps(rules),
+                        justification=mask_text(justification),
+                        conversation_id=conversation_id,
+                        subject=mask_text(subject),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
 
-    def add_feedback(self, user: str, rule: str, reason: str, conversation_id: str = "", subject: str = "") -> int:
+    def add_feedback(
+        self, user: str, rule: str, reason: str, conversation_id: str = "", subject: str = ""
+    ) -> int:
         with self.engine.begin() as conn:
-            return int(conn.execute(feedback.insert().values(
-                at=utcnow(), user=user, rule=rule, reason=mask_text(reason), conversation_id=conversation_id,
-                subject=mask_text(subject))).inserted_primary_key[0])
+            return int(
+                conn.execute(
+                    feedback.insert().values(
+                        at=utcnow(),
+                        user=user,
+                        rule=rule,
+                        reason=mask_text(reason),
+                        conversation_id=conversation_id,
+                        subject=mask_text(subject),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
 
     def list_overrides(self, since: dt.datetime | None = None) -> list[dict[str, Any]]:
         return self._list(overrides, since, decode=("rules",))
@@ -310,7 +365,9 @@ class Store:
     def list_feedback(self, since: dt.datetime | None = None) -> list[dict[str, Any]]:
         return self._list(feedback, since)
 
-    def _list(self, table: sa.Table, since: dt.datetime | None, decode: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def _list(
+        self, table: sa.Table, since: dt.datetime | None, decode: tuple[str, ...] = ()
+    ) -> list[dict[str, Any]]:
         query = sa.select(table).order_by(table.c.at)
         if since is not None:
             query = query.where(table.c.at >= since)

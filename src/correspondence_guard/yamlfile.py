@@ -22,7 +22,9 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> Any:
         for key_node, value_node in node.value:
             key = _scalar(key_node)
             if key in out:
-                raise ValueError(f"{path}:{key_node.start_mark.line + 1}: {_dotted((*loc, key))}: duplicate key")
+                raise ValueError(
+                    f"{path}:{key_node.start_mark.line + 1}: {_dotted((*loc, key))}: duplicate key"
+                )
             out[key] = _build(value_node, (*loc, key), lines, path)
         return out
     if isinstance(node, yaml.SequenceNode):

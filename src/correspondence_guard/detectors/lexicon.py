@@ -31,7 +31,9 @@ def find_terms(text: str, terms: Iterable[str]) -> list[str]:
     return [m.group(0) for m in terms_pattern(terms).finditer(text)]
 
 
-_SENTENCE = regex.compile(r"(?<=[.!?])\s+(?=[\"'‘“(]?[A-Z0-9])|\n\s*\n|\n(?=\s*[-•*]\s)|\n(?=[A-Z][^\n]{0,60}:\s*\n)")
+_SENTENCE = regex.compile(
+    r"(?<=[.!?])\s+(?=[\"'‘“(]?[A-Z0-9])|\n\s*\n|\n(?=\s*[-•*]\s)|\n(?=[A-Z][^\n]{0,60}:\s*\n)"
+)
 
 
 def sentences(text: str) -> Iterator[str]:

@@ -31,13 +31,65 @@ class Params(BaseModel):
     casework_terms: list[str] = Field(default_factory=list, description="housing, benefits, care... terms")
     special_category_terms: list[str] = Field(default_factory=list, description="health, ethnicity... terms")
     min_score: float = Field(0.5, ge=0, le=1, description="Presidio score below which an entity is ignored")
-    window: int = Field(400, ge=50, description="characters around a name in which its details are looked for")
+    window: int = Field(
+        400, ge=50, description="characters around a name in which its details are looked for"
+    )
 
 
 def _surname(name: str) -> str:
     words = [w.strip(".,'’()").lower() for w in name.split()]
     words = [w for w in words if w and w not in {"mr", "mrs", "ms", "miss", "dr", "cllr", "councillor"}]
     return words[-1] if words else ""
+
+
+_NOT_A_NAME = {
+    "council",
+    "team",
+    "committee",
+    "service",
+    "services",
+    "street",
+    "road",
+    "lane",
+    "way",
+    "close",
+    "house",
+    "hall",
+    "park",
+    "centre",
+    "center",
+    "group",
+    "office",
+    "department",
+    "board",
+    "trust",
+    "ltd",
+    "limited",
+    "inn",
+    "arms",
+    "court",
+    "wharf",
+    "estate",
+    "school",
+    "church",
+    "report",
+    "draft",
+    "policy",
+    "ward",
+}
+_TITLES = {"mr", "mrs", "ms", "miss", "dr", "mx", "master"}
+
+
+def _looks_like_name(text: str) -> bool:
+    """A person's name: a title and a surname, or two or more capitalised words; no place or body words."""
+    words = [w.strip(".,'’()") for w in text.split()]
+    words = [w for w in words if w]
+    if not words or any(w.lower() in _NOT_A_NAME for w in words):
+        return False
+    if words[0].lower() in _TITLES:
+        return len(words) >= 2 and words[1][:1].isupper()
+    caps = [w for w in words if w[:1].isupper() and not w.isupper()]
+    return len(caps) >= 2 and len(caps) == len(words)
 
 
 def _known_names(message: Message, ctx: Context) -> set[str]:
@@ -69,14 +121,16 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
 
     for where, text in carried_segments(message, ctx, private_recipients):
         entities = pii.find_entities(text, model, params.min_score)
-        people = [e for e in entities if e.kind == "PERSON" and _surname(e.text) not in known and len(e.text) > 3]
+        people = [
+            e
+            for e in entities
+            if e.kind == "PERSON" and _looks_like_name(e.text) and _surname(e.text) not in known
+        ]
         details = [e for e in entities if e.kind in pii.IDENTIFIERS]
         terms = [(m.start(), m.group(0)) for m in sensitive.finditer(text)]
         whole_document = where.startswith("attachment:")
         for person in people:
-            near = [
-                d for d in details if whole_document or abs(d.start - person.start) <= params.window
-            ]
+            near = [d for d in details if whole_document or abs(d.start - person.start) <= params.window]
             near_terms = [t for s, t in terms if whole_document or abs(s - person.start) <= params.window]
             if near or near_terms:
                 what = [pii.IDENTIFIERS[d.kind] + " " + d.text for d in near[:3]] + near_terms[:3]
@@ -92,8 +146,10 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
         if strong and not own_case:
             yield Hit(
                 reason=f"{pii.IDENTIFIERS[strong[0].kind]} sent to a private address ({to_whom})",
-                evidence=(Evidence(where, f"{pii.IDENTIFIERS[strong[0].kind]} {strong[0].text}"),
-                          Evidence("recipients", to_whom)),
+                evidence=(
+                    Evidence(where, f"{pii.IDENTIFIERS[strong[0].kind]} {strong[0].text}"),
+                    Evidence("recipients", to_whom),
+                ),
             )
             return
 

@@ -46,8 +46,11 @@ def _custom_recognizers() -> list[PatternRecognizer]:
             supported_entity="UK_PHONE",
             name="UkPhoneRecognizer",
             patterns=[
-                Pattern("uk phone", r"(?<![\d])(\+44\s?\(?0?\)?\s?|0)(\d{2,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4})(?![\d])",
-                        0.5)
+                Pattern(
+                    "uk phone",
+                    r"(?<![\d])(\+44\s?\(?0?\)?\s?|0)(\d{2,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4})(?![\d])",
+                    0.5,
+                )
             ],
             context=["tel", "phone", "mobile", "telephone", "call", "contact"],
         ),
@@ -56,7 +59,9 @@ def _custom_recognizers() -> list[PatternRecognizer]:
             name="DateOfBirthRecognizer",
             # A date is only a date of birth in context: "DOB", "born", "date of birth", a dob column.
             patterns=[
-                Pattern("dob labelled", rf"(?i)\b(d\.?o\.?b\.?|date of birth|born( on)?)\b[:\s,]*{_DATE}", 0.85),
+                Pattern(
+                    "dob labelled", rf"(?i)\b(d\.?o\.?b\.?|date of birth|born( on)?)\b[:\s,]*{_DATE}", 0.85
+                ),
             ],
         ),
         PatternRecognizer(
@@ -104,10 +109,30 @@ def analyzer(model: str) -> AnalyzerEngine:
     """The process's AnalyzerEngine, on the already-loaded spaCy model ``model``."""
     engine = SpacyNlpEngine(
         models=[{"lang_code": "en", "model_name": model}],
-        ner_model_configuration=NerModelConfiguration(labels_to_ignore=["CARDINAL", "ORDINAL", "QUANTITY",
-                                                                        "MONEY", "PERCENT", "TIME"]),
+        ner_model_configuration=NerModelConfiguration(
+            labels_to_ignore=[
+                "CARDINAL",
+                "ORDINAL",
+                "QUANTITY",
+                "FAC",
+                "ORG",
+                "GPE",
+                "LOC",
+                "NORP",
+                "EVENT",
+                "PRODUCT",
+                "WORK_OF_ART",
+                "LAW",
+                "LANGUAGE",
+                "DATE",
+                "MONEY",
+                "PERCENT",
+                "TIME",
+            ]
+        ),
     )
-    engine.nlp = {"en": load_nlp(model)}  # share the loaded model; presidio would otherwise load (or fetch) it
+    # Share the loaded model: presidio would otherwise load it again (or try to download it).
+    engine.nlp = {"en": load_nlp(model)}  # type: ignore[assignment]
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
     registry.add_recognizer(NhsRecognizer())

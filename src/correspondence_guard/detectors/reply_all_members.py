@@ -21,7 +21,9 @@ from correspondence_guard.message import Message
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_members: int = Field(10, ge=1, description="'or ten members, whichever is fewer' (CAM 10.1)")
-    list_kinds: list[str] = Field(["all-members"], description="distribution list kinds that reach all members")
+    list_kinds: list[str] = Field(
+        ["all-members"], description="distribution list kinds that reach all members"
+    )
 
 
 def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
@@ -31,7 +33,9 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
     visible = (*message.to, *message.cc)
     lists = [a.email for a in visible if ctx.directory.list_kind(a.email) in params.list_kinds]
     if lists:
-        yield Hit(reason="the all-members list is addressed", evidence=(Evidence("recipients", ", ".join(lists)),))
+        yield Hit(
+            reason="the all-members list is addressed", evidence=(Evidence("recipients", ", ".join(lists)),)
+        )
         return
     members = {m.email for a in visible if (m := ctx.directory.member(a.email))} - {member.email}
     threshold = min(params.max_members, math.ceil(ctx.directory.member_count / 2))

@@ -96,13 +96,16 @@ def extract(name: str, content_type: str, data: bytes, max_bytes: int = MAX_BYTE
     content_type = (content_type or "application/octet-stream").split(";")[0].strip().lower()
     suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else _BY_TYPE.get(content_type, "")
     reader = _BY_SUFFIX.get(suffix) or _BY_SUFFIX.get(_BY_TYPE.get(content_type, ""))
-    base = {"name": name, "content_type": content_type, "size": len(data)}
+
+    def attachment(text: str = "", problem: str = "") -> Attachment:
+        return Attachment(name=name, content_type=content_type, size=len(data), text=text, problem=problem)
+
     if reader is None:
-        return Attachment(**base, problem="no text extracted from this type")
+        return attachment(problem="no text extracted from this type")
     if len(data) > max_bytes:
-        return Attachment(**base, problem=f"over {max_bytes // (1024 * 1024)} MB: not opened")
+        return attachment(problem=f"over {max_bytes // (1024 * 1024)} MB: not opened")
     try:
         text = reader(data)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, Exception) as exc:  # noqa: BLE001 - bad files
-        return Attachment(**base, problem=f"could not be read: {type(exc).__name__}")
-    return Attachment(**base, text=text[:MAX_TEXT])
+        return attachment(problem=f"could not be read: {type(exc).__name__}")
+    return attachment(text=text[:MAX_TEXT])

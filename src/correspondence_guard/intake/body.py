@@ -97,14 +97,26 @@ def _split_disclaimer(text: str) -> tuple[str, str]:
     return "\n\n".join(keep), "\n\n".join(cut)
 
 
-def _split_signature(text: str) -> tuple[str, str]:
-    """Split off the signature: after ``-- `` or after the last sign-off line near the end."""
+def _name_forms(sender_name: str) -> set[str]:
+    words = [
+        w for w in sender_name.replace(",", " ").split() if w.lower().strip(".") not in ("cllr", "councillor")
+    ]
+    if not words:
+        return set()
+    return {words[0].lower(), " ".join(words).lower(), words[0][0].lower()}
+
+
+def _split_signature(text: str, sender_name: str = "") -> tuple[str, str]:
+    """Split off the signature: after ``-- ``, after the last sign-off line near the end, or
+    after a line that is just the sender's name (the sign-off was something else)."""
     lines = text.rstrip().split("\n")
     for i, line in enumerate(lines):
         if line.rstrip() == "--" or line == "-- " or _SENT_FROM.match(line):
             return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i:]).strip()
+    names = _name_forms(sender_name)
     for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
-        if _SIGNOFF.match(lines[i]):
+        bare = lines[i].strip().rstrip(",.!").lower()
+        if _SIGNOFF.match(lines[i]) or (bare and bare in names):
             tail = [x for x in lines[i + 1 :] if x.strip()]
             if len(tail) <= 10 and all(len(x) < 120 for x in tail):
                 return "\n".join(lines[: i + 1]).rstrip(), "\n".join(lines[i + 1 :]).strip()
@@ -112,7 +124,7 @@ def _split_signature(text: str) -> tuple[str, str]:
     return text.rstrip(), ""
 
 
-def split_body(text: str) -> Body:
+def split_body(text: str, sender_name: str = "") -> Body:
     """Split a plain-text body (HTML already converted) into a :class:`Body`."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
     lines = text.split("\n")
@@ -140,7 +152,7 @@ def split_body(text: str) -> Body:
     quoted = "\n".join(re.sub(r"^(>\s?)+", "", x) for x in quoted_lines).strip()
     new_text, disclaimer = _split_disclaimer("\n".join(new_lines).strip())
     quoted, quoted_disclaimer = _split_disclaimer(quoted)
-    new_text, signature = _split_signature(new_text)
+    new_text, signature = _split_signature(new_text, sender_name)
     return Body(
         new_text=new_text.strip(),
         quoted_text=quoted.strip(),

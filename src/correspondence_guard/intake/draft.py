@@ -83,7 +83,9 @@ def message_from_draft(draft: Draft, max_attachment_bytes: int | None = None) ->
     subject = draft.subject.strip()
     low = subject.lower()
     is_forward = draft.compose_type == "forward" or low.startswith(("fw:", "fwd:"))
-    is_reply = draft.compose_type == "reply" or draft.is_reply or bool(draft.in_reply_to) or low.startswith("re:")
+    is_reply = (
+        draft.compose_type == "reply" or draft.is_reply or bool(draft.in_reply_to) or low.startswith("re:")
+    )
     return Message(
         sender=_addr(draft.sender) if draft.sender else None,
         to=tuple(map(_addr, draft.to)),
@@ -93,7 +95,7 @@ def message_from_draft(draft: Draft, max_attachment_bytes: int | None = None) ->
         in_reply_to=draft.in_reply_to,
         is_reply=is_reply and not is_forward,
         is_forward=is_forward,
-        body=split_body(text),
+        body=split_body(text, draft.sender.name if draft.sender else ""),
         attachments=tuple(attachments),
     )
 

@@ -41,7 +41,8 @@ def _parts_stdlib(msg: StdMessage) -> tuple[list[str], list[str], list[tuple[str
             continue
         ctype = part.get_content_type()
         filename = part.get_filename()
-        payload = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
         if filename or part.get_content_disposition() == "attachment":
             files.append((filename or "unnamed", ctype, payload))
             continue
@@ -118,7 +119,7 @@ def parse_eml(raw: bytes, max_attachment_bytes: int | None = None) -> Message:
         references=tuple(_header(std, "references").split()),
         is_reply=is_reply or (bool(in_reply_to) and not is_forward),
         is_forward=is_forward,
-        body=split_body(text),
+        body=split_body(text, senders[0].name if senders else ""),
         attachments=attachments,
         problems=tuple(problems),
     )

@@ -25,7 +25,9 @@ def parse_msg(data: bytes, max_attachment_bytes: int | None = None) -> Message:
         raise MessageError("not an Outlook .msg file (no OLE2 signature)")
     tool = shutil.which("msgconvert")
     if tool is None:
-        raise MessageError("reading .msg files needs msgconvert: apt-get install libemail-outlook-message-perl")
+        raise MessageError(
+            "reading .msg files needs msgconvert: apt-get install libemail-outlook-message-perl"
+        )
     with tempfile.TemporaryDirectory(prefix="cg-msg-") as tmp:
         src = Path(tmp) / "in.msg"
         out = Path(tmp) / "out.eml"

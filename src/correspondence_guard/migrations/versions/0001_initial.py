@@ -12,8 +12,15 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-_TABLES = [store.messages, store.locations, store.findings, store.checkpoints, store.overrides, store.feedback,
-           store.reviews]
+_TABLES = [
+    store.messages,
+    store.locations,
+    store.findings,
+    store.checkpoints,
+    store.overrides,
+    store.feedback,
+    store.reviews,
+]
 
 
 def upgrade() -> None:

@@ -1,0 +1,111 @@
+"""member-creates-legal-obligation: rules.md section 3, cases written from the rule text."""
+
+import pytest
+
+RULE_ID = "member-creates-legal-obligation"
+
+FLAGGED = [
+    pytest.param(
+        dict(
+            sender="member:Desmond",
+            to="r.hale@example.org",
+            subject="RE: Flooded garage",
+            body="I'm sorry about the flooding. The council will reimburse the cost of the repairs in full; "
+            "just send me the receipts.\n\nDesmond",
+        ),
+        id="promises-a-refund",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Henrietta",
+            to="sales@roofco.example",
+            subject="RE: Quote for the pavilion roof",
+            body="Thanks for this. I accept your quotation - you can start work on Monday.\n\nHenrietta",
+        ),
+        id="accepts-a-quote-and-authorises-work",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Beatrix",
+            to="events@example.org",
+            subject="RE: Room booking",
+            body="Don't worry about the booking fee - I'm waiving the fee for your group this year.\n\nBeatrix",
+        ),
+        id="waives-a-charge",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Cyrus",
+            to="kiosk@example.org",
+            subject="Your kiosk",
+            body="Please treat this email as formal notice that your lease of the seafront kiosk is terminated "
+            "from 1 June.\n\nCllr Cyrus Ballantyne",
+        ),
+        id="gives-formal-notice",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Imogen",
+            to="a.hughes@example.org",
+            subject="RE: Extension",
+            body="Good news: I can confirm that your extension has been approved, so work can begin.\n\nImogen",
+        ),
+        id="announces-a-decision-only-the-council-can-make",
+    ),
+]
+
+NOT_FLAGGED = [
+    pytest.param(
+        dict(
+            sender="member:Desmond",
+            to="r.hale@example.org",
+            subject="RE: Flooded garage",
+            body="I will ask officers whether the council can reimburse you, and I'll raise it with the "
+            "Director.\n\nDesmond",
+        ),
+        id="intent-to-ask",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Imogen",
+            to="a.hughes@example.org",
+            subject="RE: Extension",
+            body="I support your application and have told the case officer so. The committee decides, "
+            "so I cannot promise the outcome.\n\nImogen",
+        ),
+        id="advocacy-without-promise",
+    ),
+    pytest.param(
+        dict(
+            sender="officer:Oswin",
+            to="agent@example.org",
+            subject="Decision",
+            body="I can confirm that permission has been granted under delegated powers, subject to the "
+            "conditions in the notice.\n\nOswin",
+        ),
+        id="officer-sends-an-official-decision",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Beatrix",
+            to="events@example.org",
+            subject="RE: Room booking",
+            body="This is my personal view, not a council decision: I think the fee should be waived for "
+            "charities. I've passed your request to the bookings team.\n\nBeatrix",
+        ),
+        id="personal-view-clearly-marked",
+    ),
+]
+
+
+@pytest.mark.parametrize("fields", FLAGGED)
+def test_flagged(check, make_draft, fields):
+    [finding] = check(make_draft(**fields), rules=[RULE_ID])
+    assert finding.rule == RULE_ID
+    assert "CAM 10.4" in finding.citations and finding.note
+    assert finding.evidence[0].where == "body"
+
+
+@pytest.mark.parametrize("fields", NOT_FLAGGED)
+def test_not_flagged(check, make_draft, fields):
+    assert check(make_draft(**fields), rules=[RULE_ID]) == []
