@@ -31,6 +31,16 @@ _PATTERNS: list[tuple[regex.Pattern[str], str]] = [
         ),
         "** ** ****",
     ),
+    # house numbers in street addresses: keep the street, drop the number
+    (
+        regex.compile(
+            r"\b(?:flat \d+[a-z]?,?\s+)?\d{1,4}[a-z]?,?\s+((?:[A-Z][a-z'’]+\s){1,3}(?:Road|Street|Lane|Avenue|Close|Way|"
+            r"Drive|Court|Crescent|Gardens|Place|Terrace|Wharf|Mews|Row|Walk|Green|Hill|Park|Square|Grove|View|"
+            r"Rise|Bank|Yard|Parade)\b)",
+            regex.I,
+        ),
+        r"** \1",
+    ),
     # case and claim references with digits (BEN-558210, HSG/2026/0412)
     (regex.compile(r"\b([A-Z]{2,5})[-/ ]?(?=[A-Z0-9/-]*\d)[A-Z0-9/-]{4,}\b"), r"\1-****"),
 ]

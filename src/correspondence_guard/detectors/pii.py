@@ -9,6 +9,7 @@ US-only recognizers are not registered, and nothing that fetches data at run tim
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
@@ -41,7 +42,9 @@ _DATE = (
 
 
 def _custom_recognizers() -> list[PatternRecognizer]:
-    return [
+    # Case matters in these patterns (capitalised names and streets): no global IGNORECASE;
+    # patterns that want it say (?i) themselves.
+    recognizers = [
         PatternRecognizer(
             supported_entity="UK_PHONE",
             name="UkPhoneRecognizer",
@@ -89,6 +92,18 @@ def _custom_recognizers() -> list[PatternRecognizer]:
             context=["ref", "reference", "case", "claim"],
         ),
         PatternRecognizer(
+            supported_entity="PERSON",
+            name="TitledNameRecognizer",
+            # The small spaCy model misses many names; a title before capitalised words is a safe cue.
+            patterns=[
+                Pattern(
+                    "title and name",
+                    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?\s+(?:[A-Z][a-z'’-]+\s+){0,2}[A-Z][A-Za-z'’-]+",
+                    0.7,
+                )
+            ],
+        ),
+        PatternRecognizer(
             supported_entity="HOME_ADDRESS",
             name="UkStreetAddressRecognizer",
             patterns=[
@@ -102,6 +117,9 @@ def _custom_recognizers() -> list[PatternRecognizer]:
             ],
         ),
     ]
+    for recognizer in recognizers:
+        recognizer.global_regex_flags = re.DOTALL | re.MULTILINE
+    return recognizers
 
 
 @functools.cache
