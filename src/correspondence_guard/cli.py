@@ -180,12 +180,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_QUIET_LIBRARIES = (
+    "pypdf",
+    "mailparser",
+    "presidio-analyzer",
+    "presidio_analyzer",
+    "spacy",
+    "openpyxl",
+    "docx",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    if not args.verbose:
+        # Libraries' own warnings about a bad PDF or an odd MIME part name no file and would
+        # read as errors; the CLI reports problems itself. -v shows them.
+        for name in _QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.ERROR)
     try:
         result: int = args.func(args)
         return result

@@ -166,6 +166,33 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
+# Keys whose values are file or folder paths; relative ones are taken from the config file's folder.
+_PATH_KEYS = {
+    "directory",
+    "policy",
+    "certfile",
+    "keyfile",
+    "token_file",
+    "addin_dir",
+    "ca_file",
+    "password_file",
+    "out_dir",
+    "path",
+}
+
+
+def _resolve_paths(data: Any, base: Path) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in _PATH_KEYS and isinstance(value, str) and value and not Path(value).is_absolute():
+                data[key] = str(base / value)
+            else:
+                _resolve_paths(value, base)
+    elif isinstance(data, list):
+        for item in data:
+            _resolve_paths(item, base)
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load the config file (``path``, else ``$CG_CONFIG``), with CG_ environment overrides.
 
@@ -177,10 +204,7 @@ def load_config(path: str | Path | None = None) -> Config:
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         data = _read_file(path)
-        base = path.resolve().parent
-        for key in ("directory", "policy"):
-            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-                data[key] = str(base / data[key])
+        _resolve_paths(data, path.resolve().parent)
     try:
         return Config(**data)
     except ValidationError as exc:

@@ -6,23 +6,36 @@ Identifiers keep a short prefix so a reader can tell which one is meant:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import regex
 
-_PATTERNS: list[tuple[regex.Pattern[str], str]] = [
+_PATTERNS: list[tuple[regex.Pattern[str], str | Callable[[regex.Match[str]], str]]] = [
     # e-mail addresses: first letter of the local part, whole domain
     (regex.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b"), r"\1***@\2"),
+    # a titled name ("Mrs Olwen Treharne", "Mr K Dolloway"): keep the title and the initials
+    (
+        regex.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?(?:\s+[A-Z](?:[a-z'’]+(?:-[A-Z][a-z'’]+)?|\.)?){1,3}\b"),
+        lambda m: " ".join(
+            w if i == 0 or len(w.rstrip(".")) == 1 else w[0] + "***" for i, w in enumerate(m.group(0).split())
+        ),
+    ),
     # NHS number: 3-3-4 digits
     (regex.compile(r"\b(\d{3})[ -]?\d{3}[ -]?\d{4}\b"), r"\1 *** ****"),
     # National Insurance number
     (regex.compile(r"\b([A-CEGHJ-PR-TW-Z]{2})\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", regex.I), r"\1 ** ** ** *"),
     # UK postcode: keep the outward code
     (regex.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*\d[A-Z]{2}\b", regex.I), r"\1 ***"),
-    # phone numbers: keep the first five digits
-    (regex.compile(r"(?<!\d)(\+44\s?\d{2,4}|0\d{4})[\s-]?\d{3}[\s-]?\d{3,4}(?!\d)"), r"\1 ******"),
+    # phone numbers: keep the dialling code (01632 ******, 020 ******, +44 7700 ******)
+    (
+        regex.compile(r"(?<![\d*])(\+44\s?\(?0?\)?\s?\d{2,4}|0\d{2,4})[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)"),
+        r"\1 ******",
+    ),
     # sort code and account number
     (regex.compile(r"\b(\d{2})-\d{2}-\d{2}\b"), r"\1-**-**"),
     (regex.compile(r"(?<![\d*])\d{8}(?![\d*])"), "********"),
     # dates of birth and other dates written with numbers
+    (regex.compile(r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b"), "****-**-**"),
     (regex.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-](\d{2}|\d{4})\b"), "**/**/****"),
     (
         regex.compile(

@@ -113,6 +113,9 @@ class Settings(_Strict):
     )
     extra_private_domains: list[str] = Field(default_factory=list, description="added to private_domains")
     max_attachment_mb: float = Field(10, gt=0, description="larger attachments are listed, not opened")
+    retention_months: int = Field(
+        12, ge=1, le=120, description="stored findings and review reports older than this are purged"
+    )
     pre_election_periods: list[Period] = Field(default_factory=list)
     enquiries: EnquirySettings = EnquirySettings()
 
@@ -218,6 +221,14 @@ def load_policy(path: str | Path | None = None) -> Policy:
         file, lines, _ = max(reversed(layers), key=lambda layer: depth(layer[2]))
         return file, lines
 
+    rules = merged.get("rules") if isinstance(merged, dict) else None
+    for rule_id in rules if isinstance(rules, dict) else ():
+        if rule_id not in REGISTRY:  # before the shape check: a misspelt id is the real problem
+            file, lines = blame(("rules", rule_id))
+            known = ", ".join(sorted(REGISTRY))
+            raise PolicyError(
+                f"{file}:{lines.get(('rules', rule_id), 1)}: rules.{rule_id}: unknown rule id (known: {known})"
+            )
     try:
         data = PolicyFile.model_validate(merged)
     except ValidationError as exc:

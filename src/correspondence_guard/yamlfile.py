@@ -26,6 +26,7 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> Any:
                     f"{path}:{key_node.start_mark.line + 1}: {_dotted((*loc, key))}: duplicate key"
                 )
             out[key] = _build(value_node, (*loc, key), lines, path)
+            lines[(*loc, key)] = key_node.start_mark.line + 1  # errors point at the key, not its value
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(v, (*loc, i), lines, path) for i, v in enumerate(node.value)]

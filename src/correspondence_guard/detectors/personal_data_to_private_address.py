@@ -12,6 +12,7 @@ Spec: rules.md section 1.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,13 +93,19 @@ def _looks_like_name(text: str) -> bool:
     return len(caps) >= 2 and len(caps) == len(words)
 
 
+_GREETING = re.compile(r"^\s*(?:dear|hi|hello|good (?:morning|afternoon))\s+([^,\n]{2,60})[,\n]", re.I)
+
+
 def _known_names(message: Message, ctx: Context) -> set[str]:
     """Surnames that are not third parties: the sender, the recipients and council people."""
     known = {_surname(p.name) for p in (*ctx.directory.members, *ctx.directory.officers)}
     for a in (message.sender, *message.recipients):
         if a is not None:
             known.add(_surname(a.name))
-            known.update(part for part in a.email.split("@")[0].replace("_", ".").split(".") if len(part) > 2)
+            known.update(p for p in re.split(r"[._+\-\d]+", a.email.split("@")[0]) if len(p) > 2)
+    # The greeting names the recipient: "Dear Mr Hollingbrook," / "Hi Sarah,"
+    if m := _GREETING.match(message.body.new_text):
+        known.add(_surname(m.group(1)))
     known.discard("")
     return known
 
@@ -107,6 +114,27 @@ def _is_own_case_reply(message: Message, ctx: Context, private: list[str]) -> bo
     """A reply to residents at their own addresses: they wrote first, so their own details may go back."""
     earlier = message.earlier_participants()
     return message.is_reply and all(p in earlier for p in private)
+
+
+_SEGMENT_LIMIT = 20_000  # characters of one segment analysed: enough for any case file, bounded in time
+_SEPARATOR = "\n\n\u2029\n\n"  # a paragraph break no entity spans
+
+
+def _analyse(
+    segments: list[tuple[str, str]], model: str, params: Params
+) -> Iterator[tuple[str, str, list[pii.Entity]]]:
+    """One Presidio analysis for all segments (subject, body, attachments...), split back per segment."""
+    texts = [(where, text[:_SEGMENT_LIMIT]) for where, text in segments]
+    joined = _SEPARATOR.join(text for _, text in texts)
+    entities = pii.find_entities(joined, model, params.min_score)
+    start = 0
+    for where, text in texts:
+        end = start + len(text)
+        own = [
+            pii.Entity(e.kind, e.text, e.start - start, e.score) for e in entities if start <= e.start < end
+        ]
+        yield where, text, own
+        start = end + len(_SEPARATOR)
 
 
 def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
@@ -119,8 +147,7 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
     model = ctx.settings.nlp_model
     to_whom = ", ".join(a.email for a in private_recipients)
 
-    for where, text in carried_segments(message, ctx, private_recipients):
-        entities = pii.find_entities(text, model, params.min_score)
+    for where, text, entities in _analyse(carried_segments(message, ctx, private_recipients), model, params):
         people = [
             e
             for e in entities

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
@@ -16,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from correspondence_guard.errors import MessageError
 from correspondence_guard.intake.attachments import extract
 from correspondence_guard.intake.body import split_body
+from correspondence_guard.intake.eml import subject_flags
 from correspondence_guard.intake.html import html_to_text
 from correspondence_guard.message import Address, Message
 
@@ -75,17 +77,15 @@ def message_from_draft(draft: Draft, max_attachment_bytes: int | None = None) ->
     attachments = []
     for att in draft.attachments:
         try:
-            data = base64.b64decode(att.content, validate=False)
+            data = base64.b64decode("".join(att.content.split()), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise MessageError(f"attachment {att.name!r}: content is not base64") from exc
         kwargs = {} if max_attachment_bytes is None else {"max_bytes": max_attachment_bytes}
         attachments.append(extract(att.name, att.content_type, data, **kwargs))
     subject = draft.subject.strip()
-    low = subject.lower()
-    is_forward = draft.compose_type == "forward" or low.startswith(("fw:", "fwd:"))
-    is_reply = (
-        draft.compose_type == "reply" or draft.is_reply or bool(draft.in_reply_to) or low.startswith("re:")
-    )
+    prefix_reply, prefix_forward = subject_flags(subject)
+    is_forward = draft.compose_type == "forward" or prefix_forward
+    is_reply = draft.compose_type == "reply" or draft.is_reply or bool(draft.in_reply_to) or prefix_reply
     return Message(
         sender=_addr(draft.sender) if draft.sender else None,
         to=tuple(map(_addr, draft.to)),
@@ -100,13 +100,33 @@ def message_from_draft(draft: Draft, max_attachment_bytes: int | None = None) ->
     )
 
 
+# At least one of these must be present for a JSON object to be a draft at all.
+_DRAFT_KEYS = {
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "body",
+    "bodyHtml",
+    "bodyText",
+    "body_html",
+    "body_text",
+    "attachments",
+}
+
+
 def parse_draft(data: bytes | str | dict[str, object], max_attachment_bytes: int | None = None) -> Message:
     """Parse a JSON draft (bytes, text or an already-decoded dict)."""
     try:
-        if isinstance(data, dict):
-            draft = Draft.model_validate(data)
-        else:
-            draft = Draft.model_validate_json(data)
+        if not isinstance(data, dict):
+            data = json.loads(data)
+        if not isinstance(data, dict) or not _DRAFT_KEYS & set(data):
+            raise MessageError("not a valid draft: no from, to, subject or body")
+        draft = Draft.model_validate(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MessageError(f"not a valid draft: not JSON ({exc})") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "draft"

@@ -1,4 +1,9 @@
-"""RFC 822 messages: mail-parser for the MIME parts, the stdlib for headers, never a crash."""
+"""RFC 822 messages: the stdlib for headers and MIME parts (mail-parser as a fallback), never a crash.
+
+The stdlib's compat32 walk is the fastest tolerant reader and gives the same part names on
+every run; mail-parser (which names nameless parts at random and drops parts it does not
+manage) is only used if that walk fails.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import base64
 import email
 import email.policy
 import logging
+import mimetypes
+from email.header import decode_header, make_header
 from email.message import Message as StdMessage
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import mailparser
 
@@ -31,43 +37,86 @@ def _header(msg: StdMessage, name: str) -> str:
     return " ".join(str(value or "").split())
 
 
-def _parts_stdlib(msg: StdMessage) -> tuple[list[str], list[str], list[tuple[str, str, bytes]]]:
-    """The stdlib fallback when mail-parser fails: walk the parts ourselves."""
+def _decode_text(payload: bytes, charset: str | None, problems: list[str]) -> str:
+    """Text in its declared charset; an unknown or wrong charset decodes with replacement."""
+    for enc in (charset, "utf-8"):
+        if not enc:
+            continue
+        try:
+            return payload.decode(enc)
+        except (LookupError, UnicodeDecodeError, ValueError):
+            problems.append(f"text not in charset {enc!r}")
+            continue
+    return payload.decode("cp1252", errors="replace")
+
+
+def _filename(part: StdMessage) -> str:
+    try:
+        name = part.get_filename()
+    except Exception:  # a malformed RFC 2231 parameter
+        return ""
+    if not name:
+        return ""
+    try:
+        return str(make_header(decode_header(name))).strip()
+    except Exception:
+        return str(name).strip()
+
+
+def _parts_stdlib(
+    raw: bytes, problems: list[str]
+) -> tuple[list[str], list[str], list[tuple[str, str, bytes]]]:
+    """Walk the MIME tree with the stdlib's tolerant compat32 parser.
+
+    Parts with a name or an attachment disposition are attachments; text/plain and text/html
+    are the body; any other unnamed leaf (a PDF with no filename, say) is an attachment named
+    after its position, so evidence such as "attachment:part-3.pdf" is the same on every run.
+    A multipart part that was never split (no boundary) is read as text.
+    """
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     plain: list[str] = []
     html: list[str] = []
     files: list[tuple[str, str, bytes]] = []
-    for part in msg.walk():
+    for n, part in enumerate(msg.walk(), 1):
         if part.is_multipart():
+            problems.extend(type(d).__name__ for d in part.defects)
             continue
         ctype = part.get_content_type()
-        filename = part.get_filename()
-        raw = part.get_payload(decode=True)
-        payload = raw if isinstance(raw, bytes) else b""
-        if filename or part.get_content_disposition() == "attachment":
-            files.append((filename or "unnamed", ctype, payload))
-            continue
-        text = payload.decode(part.get_content_charset() or "utf-8", errors="replace")
-        if ctype == "text/plain":
-            plain.append(text)
+        filename = _filename(part)
+        raw_payload = part.get_payload(decode=True)
+        payload = raw_payload if isinstance(raw_payload, bytes) else b""
+        problems.extend(type(d).__name__ for d in part.defects)  # decoding adds its own defects
+        disposition = (part.get("content-disposition") or "").split(";")[0].strip().lower()
+        if not filename and not payload.strip():
+            continue  # an empty unnamed part carries nothing
+        if filename or disposition == "attachment":
+            ext = mimetypes.guess_extension(ctype) or ".bin"
+            files.append((filename or f"part-{n}{ext}", ctype, payload))
         elif ctype == "text/html":
-            html.append(text)
+            html.append(_decode_text(payload, part.get_content_charset(), problems))
+        elif ctype.startswith(("text/", "multipart/")) or part.get_content_maintype() == "message":
+            plain.append(_decode_text(payload, part.get_content_charset(), problems))
+        else:
+            files.append((f"part-{n}{mimetypes.guess_extension(ctype) or '.bin'}", ctype, payload))
     return plain, html, files
 
 
-def _parts_mailparser(raw: bytes) -> tuple[list[str], list[str], list[tuple[str, str, bytes]], list[Any]]:
+def _parts_mailparser(raw: bytes) -> tuple[list[str], list[str], list[tuple[str, str, bytes]]]:
+    """mail-parser, the fallback when the stdlib walk fails on a message."""
     parsed = mailparser.parse_from_bytes(raw)
     files: list[tuple[str, str, bytes]] = []
-    for att in parsed.attachments:
+    for n, att in enumerate(parsed.attachments, 1):
         payload = att.get("payload") or ""
         if att.get("binary"):
             data = base64.b64decode(payload, validate=False)
         else:
             data = payload.encode("utf-8", errors="replace")
-        files.append((att.get("filename") or "unnamed", att.get("mail_content_type") or "", data))
-    return list(parsed.text_plain), list(parsed.text_html), files, list(parsed.defects)
+        files.append((f"attachment-{n}", att.get("mail_content_type") or "", data))
+    return list(parsed.text_plain), list(parsed.text_html), files
 
 
-def _subject_flags(subject: str) -> tuple[bool, bool]:
+def subject_flags(subject: str) -> tuple[bool, bool]:
+    """(is reply, is forward) from a subject prefix, in the languages mail clients use."""
     s = subject.lower().lstrip()
     return s.startswith(_REPLY), s.startswith(_FORWARD)
 
@@ -82,22 +131,21 @@ def parse_eml(raw: bytes, max_attachment_bytes: int | None = None) -> Message:
     std = email.message_from_bytes(raw, policy=email.policy.default)
     if not std.keys() and not std.get_payload():
         raise MessageError("not an e-mail message: no headers found")
-    problems = [type(d).__name__ for d in std.defects]
+    problems: list[str] = []
     try:
-        plain, html, files, defects = _parts_mailparser(raw)
-        problems += [str(d) for d in defects][:5]
-    except Exception as exc:  # mail-parser has known crashes on malformed input
-        log.debug("mail-parser failed (%s); using the stdlib parser", type(exc).__name__)
-        problems.append(f"mail-parser: {type(exc).__name__}")
+        plain, html, files = _parts_stdlib(raw, problems)
+    except Exception as exc:  # never expected; mail-parser copes with other shapes of breakage
+        log.debug("stdlib MIME walk failed (%s); using mail-parser", type(exc).__name__)
+        problems.append(f"stdlib: {type(exc).__name__}")
         try:
-            plain, html, files = _parts_stdlib(std)
+            plain, html, files = _parts_mailparser(raw)
         except Exception as exc2:
-            problems.append(f"stdlib: {type(exc2).__name__}")
+            problems.append(f"mail-parser: {type(exc2).__name__}")
             plain, html, files = [raw.decode("utf-8", errors="replace")], [], []
 
     text = "\n".join(plain) if any(p.strip() for p in plain) else html_to_text("\n".join(html))
     subject = _header(std, "subject")
-    is_reply, is_forward = _subject_flags(subject)
+    is_reply, is_forward = subject_flags(subject)
     date = None
     try:
         date = parsedate_to_datetime(_header(std, "date")) if _header(std, "date") else None

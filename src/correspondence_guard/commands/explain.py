@@ -1,0 +1,194 @@
+"""``correspondence-guard explain [RULE]``: what a rule flags, how it is set, and the protocol behind it.
+
+With no RULE, lists every rule (id, severity, on_send, title). With RULE, prints the detector's
+docstring, the effective severity and on_send (and the default's when ``--policy`` changes them),
+the note, each citation with the protocol text it points to, and the policy keys that tune it.
+Colour on a terminal; plain text otherwise. An unknown rule is an error (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+from correspondence_guard.cli import EXIT_CLEAR, policy_arg
+from correspondence_guard.errors import CorrespondenceGuardError
+
+THREAD_RULE = "member-enquiry-overdue"  # thread-level: `correspondence-guard enquiries`, settings.enquiries
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("explain", help="explain a rule: what it flags, its settings and protocol text")
+    policy_arg(parser)
+    parser.add_argument("rule", nargs="?", metavar="RULE", help="a rule id (omit to list the rules)")
+    parser.set_defaults(func=run)
+
+
+class _Out:
+    """Lines with a style and an indent: rich on a terminal, plain unwrapped text otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.console: Any = None
+        if self.tty:
+            from rich.console import Console
+
+            self.console = Console(highlight=False)
+
+    def line(self, text: str = "", style: str = "", indent: int = 0) -> None:
+        if self.console is None:
+            for part in text.split("\n") or [""]:
+                print((" " * indent + part).rstrip())
+            return
+        from rich.padding import Padding
+        from rich.text import Text
+
+        if not text:
+            self.console.print()
+            return
+        self.console.print(Padding(Text(text, style=style), (0, 0, 0, indent), expand=False))
+
+    def heading(self, text: str) -> None:
+        self.line()
+        self.line(text, style="bold underline")
+
+
+def _show(value: Any, limit: int = 160) -> str:
+    """A value as a policy file would write it, shortened when long."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif value is None:
+        text = "null"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_show(v, limit) for v in value) + "]"
+        if len(text) > limit:
+            text = text[: limit - 1].rsplit(",", 1)[0] + f", ...] ({len(value)} items)"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k}: {_show(v, limit)}" for k, v in value.items()) + "}"
+    else:
+        text = str(value)
+    return text
+
+
+def _list_rules(out: _Out, policy: Any) -> None:
+    rows = [
+        (rule_id, cfg.severity.value, cfg.on_send.value, cfg.title + ("" if cfg.enabled else "  (disabled)"))
+        for rule_id, cfg in sorted(policy.rules.items())
+    ]
+    header = ("RULE", "SEVERITY", "ON SEND", "TITLE")
+    if out.console is not None:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(*header, box=box.SIMPLE, header_style="bold")
+        for row in rows:
+            table.add_row(*row)
+        out.console.print(table)
+    else:
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(3)]
+        for row in (header, *rows):
+            print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    out.line()
+    out.line(f"Thread-level: {THREAD_RULE} (correspondence-guard enquiries; settings.enquiries)", style="dim")
+    out.line(
+        "correspondence-guard explain RULE shows what a rule flags, its settings and protocol text.",
+        style="dim",
+    )
+
+
+def _citations(out: _Out, labels: list[str]) -> list[str]:
+    """Print each citation with its protocol text; return the labels that could not be found."""
+    from correspondence_guard.citations import resolve
+
+    missing = []
+    for label in labels:
+        cite = resolve(label)
+        out.line()
+        out.line(label + (f"  ({cite.title})" if cite.title else ""), style="bold", indent=2)
+        out.line(cite.text, style="" if cite.found else "red", indent=4)
+        if not cite.found:
+            missing.append(label)
+    return missing
+
+
+def _params(out: _Out, model: type[BaseModel], current: BaseModel, base: BaseModel, where: str) -> None:
+    """Each key with its value, its default-policy value when the council's policy changes it, and
+    its description."""
+    out.heading(f"Policy keys ({where})")
+    if not model.model_fields:
+        out.line("(none: this rule has no parameters)", indent=2)
+    for name, field in model.model_fields.items():
+        value, default = getattr(current, name, None), getattr(base, name, None)
+        changed = "" if value == default else f"  (default: {_show(default, 60)})"
+        out.line(f"{name}: {_show(value)}{changed}", style="bold", indent=2)
+        if field.description:
+            out.line(field.description, style="dim", indent=6)
+
+
+def _explain_rule(out: _Out, rule_id: str, policy: Any, default: Any) -> None:
+    from correspondence_guard.detectors import REGISTRY
+
+    cfg, base = policy.rules[rule_id], default.rules[rule_id]
+    out.line(f"{rule_id}: {cfg.title}", style="bold")
+    for key in ("severity", "on_send", "enabled"):
+        value, was = getattr(cfg, key), getattr(base, key)
+        shown = _show(value.value if hasattr(value, "value") else value)
+        before = _show(was.value if hasattr(was, "value") else was)
+        note = f"  (default: {before}; set by {policy.sources[-1]})" if value != was else ""
+        out.line(f"{key.replace('_', ' ')}: {shown}{note}", indent=2)
+    out.heading("What it flags")
+    out.line(REGISTRY[rule_id].doc or "(no description)", indent=2)
+    out.heading("What to do (the note)")
+    out.line(cfg.note, indent=2)
+    out.heading("Protocol")
+    _citations(out, list(cfg.cite))
+    _params(
+        out,
+        REGISTRY[rule_id].params,
+        policy.params[rule_id],
+        default.params[rule_id],
+        f"rules.{rule_id}.params",
+    )
+    out.line()
+    out.line(
+        f"Also set per rule: enabled, severity, on_send, title, note, cite (rules.{rule_id}).", style="dim"
+    )
+
+
+def _explain_thread_rule(out: _Out, policy: Any, default: Any) -> None:
+    from correspondence_guard import threads
+    from correspondence_guard.policy import EnquirySettings
+
+    settings = policy.settings.enquiries
+    out.line(f"{THREAD_RULE}: member enquiries left without a reply (thread level)", style="bold")
+    out.line("checked by: correspondence-guard enquiries MAILBOX", indent=2)
+    out.heading("What it flags")
+    out.line((threads.__doc__ or "").strip(), indent=2)
+    out.heading("Protocol")
+    _citations(out, list(settings.cite))
+    _params(out, EnquirySettings, settings, default.settings.enquiries, "settings.enquiries")
+
+
+def run(args: argparse.Namespace) -> int:
+    from correspondence_guard.detectors import REGISTRY
+    from correspondence_guard.policy import load_policy
+
+    policy = load_policy(args.policy)
+    out = _Out()
+    if args.rule is None:
+        _list_rules(out, policy)
+        return EXIT_CLEAR
+    default = load_policy(None) if args.policy else policy
+    if args.rule == THREAD_RULE:
+        _explain_thread_rule(out, policy, default)
+        return EXIT_CLEAR
+    if args.rule not in policy.rules or args.rule not in REGISTRY:
+        known = ", ".join(sorted(policy.rules))
+        raise CorrespondenceGuardError(f"unknown rule {args.rule!r} (known: {known}, {THREAD_RULE})")
+    _explain_rule(out, args.rule, policy, default)
+    return EXIT_CLEAR

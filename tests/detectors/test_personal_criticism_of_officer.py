@@ -1,0 +1,153 @@
+"""personal-criticism-of-officer: FLAGGED cases from the rule's "Typical" text, NOT_FLAGGED hard
+negatives from its "Not flagged" text (rules.md section 6). People are from tests/data/directory.yaml."""
+
+from __future__ import annotations
+
+import pytest
+
+from correspondence_guard.detectors import tone
+
+RULE_ID = "personal-criticism-of-officer"
+CITES = ("CAM 4.4", "CAM 4.5", "CAM 12.3", "CAM-OLD 6.2", "DC 2", "COL 5(2)(d)")
+
+FLAGGED = [
+    pytest.param(
+        dict(
+            sender="member:Cyrus",
+            to="officer:Marisol",
+            cc=["member:Evander", "member:Desmond"],
+            subject="Harrowdene Road report",
+            body="Marisol,\n\nFrankly you are out of your depth with this application, and you plainly don't "
+            "understand our own local plan.",
+        ),
+        id="member-attacks-the-officer-addressed-copying-members",
+    ),
+    pytest.param(
+        dict(
+            sender="officer:Oswin",
+            to="member:Lorcan",
+            subject="RE: Repairs backlog",
+            body="Between us, the problem is Kieran. He is hopeless and loses half the paperwork he is given.",
+        ),
+        id="officer-runs-down-a-colleague-to-a-member",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Evander",
+            to="newsdesk@saltmarsh-gazette.co.uk",
+            subject="RE: Depot - comment?",
+            body="You can quote me: the state of the depot is down to Florence Iredale, who is plainly "
+            "incompetent.",
+        ),
+        id="to-the-press-naming-an-officer",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Barnaby",
+            to="pennyfield.residents@gmail.com",
+            subject="RE: Bin rounds",
+            body="I share your frustration with Tamsin Greaves. Honestly, a monkey could plan the bin rounds "
+            "better.",
+        ),
+        id="ridicule-to-residents",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Desmond",
+            to="officer:Oswin",
+            cc="officer:Priyanka",
+            subject="Kieran",
+            body="I do wonder whether Kieran is capable of opening his own post.",
+        ),
+        id="mocking-competence-to-the-manager",
+    ),
+]
+
+NOT_FLAGGED = [
+    pytest.param(
+        dict(
+            sender="member:Cyrus",
+            to="officer:Marisol",
+            subject="Harrowdene Road report",
+            body="The report underestimates the traffic impact, and the figures in table 3 don't match the "
+            "appendix. Could they be checked before it is published?",
+        ),
+        id="constructive-criticism-of-a-report",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Barnaby",
+            to="officer:Tamsin",
+            cc="officer:Oswin",
+            subject="Wickham Row",
+            body="The contractor's crews have been careless and sloppy on Wickham Row. What penalties does "
+            "the contract allow?",
+        ),
+        id="a-contractor-criticised",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Nkechi",
+            to="officer:Priyanka",
+            subject="In confidence",
+            body="I'd like to raise a concern privately. Several enquiries to Florence's team have gone "
+            "unanswered for weeks; I know they are stretched, so could we talk about how to support them?",
+        ),
+        id="measured-concern-privately-to-the-director",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Philippa",
+            to="officer:Florence",
+            subject="Licence decision",
+            body="I think the decision to refuse the licence was wrong, for the reasons below, and I will "
+            "support the owners if they appeal.",
+        ),
+        id="disagreement-with-a-decision",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Lorcan",
+            to="officer:Oswin",
+            subject="Kieran",
+            body="To be clear, I don't think Kieran is incompetent at all; he has been very helpful.",
+        ),
+        id="a-denied-attack",
+    ),
+    pytest.param(
+        dict(
+            sender="officer:Jasper",
+            to="member:Lorcan",
+            subject="RE: Letter",
+            body="I'm sorry the letter went to the wrong address - that was my mistake and my fault.",
+        ),
+        id="an-officer-blaming-himself",
+    ),
+]
+
+
+@pytest.mark.parametrize("fields", FLAGGED)
+def test_flagged(check, make_draft, fields):
+    [finding] = check(make_draft(**fields), rules=[RULE_ID])
+    assert finding.rule == RULE_ID
+    assert finding.citations == CITES
+    assert finding.note and finding.evidence
+
+
+@pytest.mark.parametrize("fields", NOT_FLAGGED)
+def test_not_flagged(check, make_draft, fields):
+    assert check(make_draft(**fields), rules=[RULE_ID]) == []
+
+
+def test_ordinary_mail_is_not_parsed(check, make_draft, monkeypatch):
+    def no_parse(model: str, text: str) -> None:
+        raise AssertionError(f"parsed: {text!r}")
+
+    monkeypatch.setattr(tone, "_parse", no_parse)
+    message = make_draft(
+        sender="member:Lorcan",
+        to="officer:Oswin",
+        subject="Thanks",
+        body="Oswin, thank you and Kieran for sorting out the Pennyfield repairs so quickly.",
+    )
+    assert check(message, rules=[RULE_ID]) == []
