@@ -378,6 +378,82 @@ class Store:
                 item[key] = json.loads(item[key])
         return out
 
+    # -- nightly reviews (review.py, schedule.py) -----------------------------------------------
+    def start_review(
+        self, since: dt.datetime, until: dt.datetime, out_dir: str, stale_after: dt.timedelta
+    ) -> int | None:
+        """Record a review as running; None when another started less than ``stale_after`` ago is
+        still running (two reviews never overlap, even from two processes)."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            busy = conn.execute(
+                sa.select(reviews.c.id).where(
+                    reviews.c.status == "running", reviews.c.started_at > now - stale_after
+                )
+            ).first()
+            if busy is not None:
+                return None
+            values = {"started_at": now, "since": since, "until": until, "out_dir": out_dir}
+            return int(
+                conn.execute(
+                    reviews.insert().values(status="running", summary="", **values)
+                ).inserted_primary_key[0]  # type: ignore[index]
+            )
+
+    def finish_review(self, review_id: int, status: str, summary: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                reviews.update()
+                .where(reviews.c.id == review_id)
+                .values(finished_at=utcnow(), status=status, summary=summary)
+            )
+
+    def last_review(self, status: str = "ok", before_id: int | None = None) -> dict[str, Any] | None:
+        """The latest review with ``status`` (started before review ``before_id``), or None."""
+        query = sa.select(reviews).where(reviews.c.status == status).order_by(reviews.c.id.desc())
+        if before_id is not None:
+            query = query.where(reviews.c.id < before_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.limit(1)).mappings().first()
+        return None if row is None else dict(row)
+
+    def finding_times(self, since: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
+        """When each finding's message was sent (or checked) in [since, until): for per-day charts."""
+        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+        query = (
+            sa.select(when)
+            .select_from(findings.join(messages, findings.c.message_pk == messages.c.id))
+            .where(when >= since, when < until)
+        )
+        with self.engine.connect() as conn:
+            return [r[0] if r[0].tzinfo else r[0].replace(tzinfo=dt.UTC) for r in conn.execute(query)]
+
+    def count_verdicts(self, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
+        """Messages in [since, until) by verdict (clear, advisory, warning, block, error)."""
+        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+        query = (
+            sa.select(messages.c.verdict, sa.func.count())
+            .where(when >= since, when < until)
+            .group_by(messages.c.verdict)
+        )
+        with self.engine.connect() as conn:
+            return {str(v): int(n) for v, n in conn.execute(query)}
+
+    def forget(self, message_key: str) -> list[Location]:
+        """Delete a message and its findings (to check it again); returns where it was seen."""
+        with self.engine.begin() as conn:
+            pk = conn.execute(sa.select(messages.c.id).where(messages.c.message_key == message_key)).scalar()
+            if pk is None:
+                return []
+            seen = [
+                Location(r.account, r.folder, r.uid, r.source)
+                for r in conn.execute(sa.select(locations).where(locations.c.message_pk == pk))
+            ]
+            conn.execute(findings.delete().where(findings.c.message_pk == pk))
+            conn.execute(locations.delete().where(locations.c.message_pk == pk))
+            conn.execute(messages.delete().where(messages.c.id == pk))
+        return seen
+
     # -- retention ---------------------------------------------------------------------------
     def purge(self, before: dt.datetime) -> dict[str, int]:
         """Delete messages (with their findings), overrides, feedback and reviews older than ``before``."""
