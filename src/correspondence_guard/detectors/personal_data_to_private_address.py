@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field
 
 from correspondence_guard.detectors import pii
@@ -120,21 +121,64 @@ _SEGMENT_LIMIT = 20_000  # characters of one segment analysed: enough for any ca
 _SEPARATOR = "\n\n\u2029\n\n"  # a paragraph break no entity spans
 
 
+# Cheap cues that personal data may be near: a run of digits (identifiers, dates, house numbers,
+# phone numbers, postcodes) or a casework or special-category term. A name on its own is not
+# personal data for this rule, so text far from any cue need not be analysed.
+_DIGITS = re.compile(r"\d{1,}")
+
+
+def _windows(
+    text: str, cues: re.Pattern[str], sensitive: regex.Pattern[str], width: int
+) -> list[tuple[int, int]]:
+    """Merged spans of ``width`` characters either side of every cue in ``text``."""
+    spans = sorted(
+        (max(0, m.start() - width), min(len(text), m.end() + width))
+        for m in [*cues.finditer(text), *sensitive.finditer(text)]
+    )
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
 def _analyse(
-    segments: list[tuple[str, str]], model: str, params: Params
+    segments: list[tuple[str, str]], model: str, params: Params, sensitive: regex.Pattern[str]
 ) -> Iterator[tuple[str, str, list[pii.Entity]]]:
-    """One Presidio analysis for all segments (subject, body, attachments...), split back per segment."""
+    """One Presidio analysis per message, of the parts that can matter, split back per segment.
+
+    Attachments are analysed whole (a case file names its subject once, at the top); the
+    subject and body only within ``window`` characters of a cue, snapped to word edges.
+    """
+    pieces: list[tuple[int, int, str]] = []  # (segment index, offset in segment, text)
     texts = [(where, text[:_SEGMENT_LIMIT]) for where, text in segments]
-    joined = _SEPARATOR.join(text for _, text in texts)
-    entities = pii.find_entities(joined, model, params.min_score)
-    start = 0
-    for where, text in texts:
-        end = start + len(text)
-        own = [
-            pii.Entity(e.kind, e.text, e.start - start, e.score) for e in entities if start <= e.start < end
-        ]
-        yield where, text, own
-        start = end + len(_SEPARATOR)
+    for n, (where, text) in enumerate(texts):
+        if where.startswith("attachment:"):
+            pieces.append((n, 0, text))
+            continue
+        for s, e in _windows(text, _DIGITS, sensitive, params.window):
+            while s > 0 and not text[s - 1].isspace():
+                s -= 1
+            while e < len(text) and not text[e].isspace():
+                e += 1
+            pieces.append((n, s, text[s:e]))
+    found: list[list[pii.Entity]] = [[] for _ in texts]
+    if pieces:
+        joined = _SEPARATOR.join(p for _, _, p in pieces)
+        entities = pii.find_entities(joined, model, params.min_score)
+        start = 0
+        for n, offset, piece in pieces:
+            end = start + len(piece)
+            found[n] += [
+                pii.Entity(e.kind, e.text, e.start - start + offset, e.score)
+                for e in entities
+                if start <= e.start < end
+            ]
+            start = end + len(_SEPARATOR)
+    for (where, text), entities_of in zip(texts, found, strict=True):
+        yield where, text, entities_of
 
 
 def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
@@ -147,7 +191,8 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
     model = ctx.settings.nlp_model
     to_whom = ", ".join(a.email for a in private_recipients)
 
-    for where, text, entities in _analyse(carried_segments(message, ctx, private_recipients), model, params):
+    segments = carried_segments(message, ctx, private_recipients)
+    for where, text, entities in _analyse(segments, model, params, sensitive):
         people = [
             e
             for e in entities
