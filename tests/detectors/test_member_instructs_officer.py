@@ -28,6 +28,33 @@ def _docx(*paragraphs: str) -> bytes:
 FLAGGED = [
     pytest.param(
         dict(
+            sender="member:Evander",
+            to="officer:Jasper",
+            subject="Summons",
+            body="Jasper, cancel the council tax summons for my constituent at Pennyfield Row.\n\nEvander",
+        ),
+        id="order-opening-with-the-officers-name-on-behalf-of-a-constituent",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Evander",
+            to="officer:Marisol",
+            subject="Car wash",
+            body="Marisol, stop the enforcement action against the car wash until I tell you otherwise.\n\nEvander",
+        ),
+        id="stop-enforcement-with-a-vocative",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Evander",
+            to="officer:Marisol",
+            subject="Tender",
+            body="Marisol, make sure the contract goes to the local firm - I trust them.\n\nEvander",
+        ),
+        id="make-sure-a-contract-is-awarded",
+    ),
+    pytest.param(
+        dict(
             sender="member:Desmond",
             to="officer:Florence",
             subject="Fixed penalty - Orchard Rise",

@@ -150,8 +150,13 @@ class Phrases:
 
     def maybe_in(self, text: str) -> bool:
         """Cheap test: a literal anchor word first, then the phrases anchored on it."""
+        tried: set[str] = set()
         for m in self._anchors.finditer(text):
-            if any(p.search(text) for p in self._by_anchor[m.group(0).lower()]):
+            anchor = m.group(0).lower()
+            if anchor in tried:  # its phrases were already searched for in the whole text
+                continue
+            tried.add(anchor)
+            if any(p.search(text) for p in self._by_anchor[anchor]):
                 return True
         return False
 
