@@ -15,7 +15,8 @@ from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from correspondence_guard.findings import Report
 from correspondence_guard.masking import mask_text
@@ -120,6 +121,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _fit(column: sa.Column[Any], value: str) -> str:
+    """``value`` cut to the column's VARCHAR length: PostgreSQL enforces it (SQLite does not), and a
+    header such as From comes from whoever sent the mail."""
+    length = getattr(column.type, "length", None)
+    return value[:length] if length else value
+
+
 @dataclass(frozen=True, slots=True)
 class MessageMeta:
     """What the store keeps about a checked message (no body)."""
@@ -152,18 +160,28 @@ def migrate(engine: Engine) -> None:
         "script_location", str(resources.files("correspondence_guard").joinpath("migrations"))
     )
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # the watcher, the service and the review may start together on a new database: one
+            # migrates, the others wait here (until its commit) and then find nothing to do
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+_MIGRATE_LOCK = 0x43475F4D4947  # "CG_MIG": the advisory lock that serialises migrations on PostgreSQL
 
 
 class Store:
     """Findings, checkpoints, overrides and feedback in one database."""
 
     def __init__(self, url: str, *, create: bool = True):
-        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+        backend = sa.make_url(url).get_backend_name()
+        connect_args = {"timeout": 30} if backend == "sqlite" else {}
         self.engine = sa.create_engine(url, future=True, connect_args=connect_args)
-        if url.startswith("sqlite"):
+        if backend == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif backend == "postgresql":
+            sa.event.listen(self.engine, "connect", _postgresql_utc)
         if create:
             migrate(self.engine)
 
@@ -202,9 +220,9 @@ class Store:
                         message_id=meta.message_id[:998],
                         date=meta.date,
                         checked_at=utcnow(),
-                        sender=meta.sender,
-                        sender_role=meta.sender_role,
-                        department=meta.department,
+                        sender=_fit(messages.c.sender, meta.sender),
+                        sender_role=_fit(messages.c.sender_role, meta.sender_role),
+                        department=_fit(messages.c.department, meta.department),
                         recipient_classes=json.dumps(list(meta.recipient_classes)),
                         subject=mask_text(meta.subject),
                         verdict=report.verdict.value if report else "error",
@@ -228,11 +246,15 @@ class Store:
             else:
                 pk = row[0]
             if location is not None:
+                account, folder = (
+                    _fit(locations.c.account, location.account),
+                    _fit(locations.c.folder, location.folder),
+                )
                 exists = conn.execute(
                     sa.select(locations.c.id).where(
                         locations.c.message_pk == pk,
-                        locations.c.account == location.account,
-                        locations.c.folder == location.folder,
+                        locations.c.account == account,
+                        locations.c.folder == folder,
                         locations.c.uid == location.uid
                         if location.uid is not None
                         else locations.c.uid.is_(None),
@@ -242,8 +264,8 @@ class Store:
                     conn.execute(
                         locations.insert().values(
                             message_pk=pk,
-                            account=location.account,
-                            folder=location.folder,
+                            account=account,
+                            folder=folder,
                             uid=location.uid,
                             source=location.source,
                         )
@@ -307,22 +329,23 @@ class Store:
         return None if row is None else (int(row[0]), int(row[1]))
 
     def save_checkpoint(self, account: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+        # one INSERT ... ON CONFLICT DO UPDATE: an UPDATE-then-INSERT races on PostgreSQL when
+        # another connection inserts the same folder's first checkpoint at the same time
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                checkpoints.update()
-                .where(checkpoints.c.account == account, checkpoints.c.folder == folder)
-                .values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=utcnow())
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    checkpoints.insert().values(
-                        account=account,
-                        folder=folder,
-                        uidvalidity=uidvalidity,
-                        last_uid=last_uid,
-                        updated_at=utcnow(),
-                    )
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            stmt = insert(checkpoints).values(
+                account=account,
+                folder=folder,
+                uidvalidity=uidvalidity,
+                last_uid=last_uid,
+                updated_at=utcnow(),
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[checkpoints.c.account, checkpoints.c.folder],
+                    set_={k: stmt.excluded[k] for k in ("uidvalidity", "last_uid", "updated_at")},
                 )
+            )
 
     # -- overrides and feedback from the add-in ----------------------------------------------
     def add_override(
@@ -386,6 +409,7 @@ class Store:
         still running (two reviews never overlap, even from two processes)."""
         now = utcnow()
         with self.engine.begin() as conn:
+            _lock_reviews(conn)
             busy = conn.execute(
                 sa.select(reviews.c.id).where(
                     reviews.c.status == "running", reviews.c.started_at > now - stale_after
@@ -471,9 +495,31 @@ class Store:
         return counts
 
 
+def _lock_reviews(conn: Connection) -> None:
+    """On PostgreSQL, hold off other writers of ``reviews`` until this transaction ends, so the
+    check for a running review and the insert of ours are atomic. SQLite needs nothing: its
+    writers are serialised already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("LOCK TABLE reviews IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _postgresql_utc(dbapi_conn: Any, _record: Any) -> None:
+    """Work in UTC whatever the server's TimeZone: times read back are then aware UTC datetimes,
+    as the rest of the program (and the findings command's output) expects."""
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True  # a SET inside a transaction would be undone by its rollback
+    cur = dbapi_conn.cursor()
+    cur.execute("SET TIME ZONE 'UTC'")
+    cur.close()
+    dbapi_conn.autocommit = autocommit
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # the watcher writes while the service and review read
+    # In WAL mode NORMAL never corrupts the database; at worst a power cut loses the last few
+    # commits. It saves an fsync on every checked message, which the service pays per request.
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
