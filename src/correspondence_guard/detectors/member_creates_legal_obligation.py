@@ -10,6 +10,7 @@ view marked as such, and an officer sending an official decision. Spec: rules.md
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import regex
@@ -44,10 +45,13 @@ class Params(BaseModel):
         return value
 
 
-def _compiled(params: Params) -> list[tuple[str, regex.Pattern[str]]]:
-    return [
-        (kind, regex.compile(p, regex.I)) for kind, patterns in params.commitments.items() for p in patterns
-    ]
+def _compiled(params: Params) -> tuple[tuple[str, regex.Pattern[str]], ...]:
+    return _compile(tuple((kind, p) for kind, patterns in params.commitments.items() for p in patterns))
+
+
+@functools.cache
+def _compile(patterns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, regex.Pattern[str]], ...]:
+    return tuple((kind, regex.compile(p, regex.I)) for kind, p in patterns)
 
 
 _NEGATION = regex.compile(r"\b(not|never|cannot|can't|can’t|won't|won’t|unable)\b|n't\b|n’t\b", regex.I)

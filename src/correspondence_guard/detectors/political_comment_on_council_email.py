@@ -13,6 +13,7 @@ views sent from a personal address. Spec: rules.md section 2.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 import regex
@@ -46,8 +47,13 @@ def _party_pattern(params: Params, ctx: Context) -> regex.Pattern[str]:
     names = set(params.parties) | {
         m.party for m in ctx.directory.members if m.party and m.party != "Independent"
     }
-    followers = "|".join(regex.escape(w) for w in params.ordinary_followers) or "(?!x)x"
-    alternatives = "|".join(regex.escape(n) for n in sorted(names, key=len, reverse=True))
+    return _compile_party(tuple(sorted(names, key=lambda n: (-len(n), n))), tuple(params.ordinary_followers))
+
+
+@functools.cache
+def _compile_party(names: tuple[str, ...], ordinary_followers: tuple[str, ...]) -> regex.Pattern[str]:
+    followers = "|".join(regex.escape(w) for w in ordinary_followers) or "(?!x)x"
+    alternatives = "|".join(regex.escape(n) for n in names)
     # Case-sensitive on purpose: "Labour" and "Green" are parties, "labour costs" and "green waste" are not.
     return regex.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])(?!\s+(?i:{followers})\b)")
 
