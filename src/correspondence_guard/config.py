@@ -59,6 +59,13 @@ class ServiceSettings(_Section):
     token_file: Path | None = None
     allowed_origins: list[str] = Field(default_factory=list, description="origins allowed cross-origin calls")
     max_request_mb: float = Field(25, gt=0)
+    check_processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="processes that run checks, each with its own model (about 200 MB each); "
+        "0 runs them in the service process (one core). On a shared server, one per core",
+    )
     addin_dir: Path | None = Field(
         None, description="the Outlook add-in's files (default: deploy/outlook-addin)"
     )

@@ -28,24 +28,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
 
+from correspondence_guard.check_pool import CheckPool, CheckProcessError, Outcome, check_draft, check_eml
 from correspondence_guard.config import Config
 from correspondence_guard.engine import Checker
-from correspondence_guard.errors import MessageError
 from correspondence_guard.findings import Report
 from correspondence_guard.http_addin import addin_router, load_addin
 from correspondence_guard.http_metrics import Metrics, Observe
 from correspondence_guard.http_security import BodyLimit, bearer_auth, cors_options
-from correspondence_guard.intake.draft import Draft, message_from_draft
-from correspondence_guard.intake.eml import parse_eml
-from correspondence_guard.message import Message
-from correspondence_guard.recording import message_key, message_meta
-from correspondence_guard.store import Location, Store
+from correspondence_guard.intake.draft import Draft
+from correspondence_guard.store import Location, MessageMeta, Store
 
 log = logging.getLogger(__name__)
 
+
+def thinc_ops() -> None:
+    from thinc.api import get_current_ops
+
+    get_current_ops()
+
+
 #: Started with the service: called with (config, checker, store), returns a function that stops it, or None.
 StartHook = Callable[[Config, Checker, Store], Callable[[], None] | None]
-CHECK_THREADS = 2  # checks are CPU-bound: more threads than cores only lengthen the queue's tail
+CHECK_THREADS = 1  # checks are CPU-bound: more threads than cores only lengthen the queue's tail
 EML_TYPES = {"message/rfc822", "application/octet-stream", "text/plain", ""}
 
 
@@ -102,43 +106,41 @@ class Recorded(BaseModel):
 
 
 class Checks:
-    """Parse, check, count and store: the work of the two check endpoints (run off the event loop)."""
+    """Run a check (in a thread, or in a check process when there is a pool), then count its
+    findings and store them for the nightly review. The event loop only awaits."""
 
-    def __init__(self, checker: Checker, store: Store, metrics: Metrics):
+    def __init__(self, checker: Checker, store: Store, metrics: Metrics, pool: CheckPool | None = None):
         self.checker = checker
         self.store = store
         self.metrics = metrics
+        self.pool = pool
+        self.limiter = anyio.CapacityLimiter(CHECK_THREADS)
 
-    def draft(self, draft: CheckRequest) -> dict[str, Any]:
+    async def draft(self, draft: CheckRequest) -> dict[str, Any]:
+        where = {"send": "on-send", "pane": "task-pane"}.get(draft.trigger, "api")
+        return await self._finish(await self._run(check_draft, draft), where)
+
+    async def eml(self, raw: bytes) -> dict[str, Any]:
+        return await self._finish(await self._run(check_eml, raw), "eml")
+
+    async def _run(self, job: Callable[[Checker, Any], Outcome], arg: Any) -> Outcome:
+        if self.pool is None:
+            return await anyio.to_thread.run_sync(job, self.checker, arg, limiter=self.limiter)
         try:
-            message = message_from_draft(draft, self.checker.max_attachment_bytes)
-        except MessageError as exc:
-            raise HTTPException(422, str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - an unreadable draft is the client's problem, never a 500
-            raise HTTPException(422, f"not a readable draft ({type(exc).__name__})") from None
-        raw = draft.model_dump_json(exclude={"trigger"}).encode()
-        return self._run(message, raw, {"send": "on-send", "pane": "task-pane"}.get(draft.trigger, "api"))
+            return await self.pool.run(job, arg)
+        except CheckProcessError as exc:
+            raise HTTPException(503, f"{exc}; try again", headers={"Retry-After": "5"}) from None
 
-    def eml(self, raw: bytes) -> dict[str, Any]:
-        try:
-            message = parse_eml(raw, self.checker.max_attachment_bytes)
-        except MessageError as exc:
-            raise HTTPException(400, f"not a readable message: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - malformed MIME is the client's problem, never a 500
-            raise HTTPException(400, f"not a readable message ({type(exc).__name__})") from None
-        return self._run(message, raw, "eml")
+    async def _finish(self, outcome: Outcome, where: str) -> dict[str, Any]:
+        if outcome.report is None:
+            raise HTTPException(outcome.status, outcome.error)
+        self.metrics.count(outcome.report)
+        if outcome.meta is not None:
+            await anyio.to_thread.run_sync(self._record, outcome.meta, outcome.report, where)
+        return outcome.report.to_dict()
 
-    def _run(self, message: Message, raw: bytes, where: str) -> dict[str, Any]:
-        report = self.checker.check(message, source="eml" if where == "eml" else "draft")
-        self.metrics.count(report)
-        if report.findings:
-            self._record(message, report, raw, where)
-        return report.to_dict()
-
-    def _record(self, message: Message, report: Report, raw: bytes, where: str) -> None:
+    def _record(self, meta: MessageMeta, report: Report, where: str) -> None:
         """Keep the findings for the nightly review: masked evidence and subject, never the body."""
-        key = message_key(raw, message.message_id)
-        meta = message_meta(key, message, self.checker)
         try:
             try:
                 self.store.record(meta, report, Location(account="service", folder=where))
@@ -148,22 +150,37 @@ class Checks:
             log.error("could not store findings: %s", type(exc).__name__)
 
 
-def create_app(checker: Checker, config: Config, store: Store, startup: Sequence[StartHook] = ()) -> FastAPI:
-    """The service. Reads the token and the add-in files now: a ConfigError here stops the start."""
+def create_app(
+    checker: Checker,
+    config: Config,
+    store: Store,
+    startup: Sequence[StartHook] = (),
+    pool: CheckPool | None = None,
+) -> FastAPI:
+    """The service. Reads the token and the add-in files now: a ConfigError here stops the start.
+
+    With ``pool``, checks run in its processes (and the app closes it when it stops); without,
+    in a thread of this process on ``checker``.
+    """
     svc = config.service
     token = svc.bearer_token()
     logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)  # its debug log quotes the text
     files = load_addin(svc.addin_dir)
     cors = cors_options(svc.allowed_origins)
     metrics = Metrics(rules=list(checker.policy.rules))
-    checks = Checks(checker, store, metrics)
-    limiter = anyio.CapacityLimiter(CHECK_THREADS)
+    checks = Checks(checker, store, metrics, pool)
     ready = threading.Event()
     failed: list[str] = []
+    # thinc keeps its backend in a context variable: set it here, in the context every request
+    # (and its worker thread) copies, or each check in a thread looks the backend up again
+    thinc_ops()
 
     def warm_up() -> None:
         try:
-            checker.warm_up()
+            if pool is None:
+                checker.warm_up()
+            else:
+                pool.warm_up()
         except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log
             failed.append(f"{type(exc).__name__}: {exc}")
             log.error("the language model did not load: %s", failed[0])
@@ -179,6 +196,8 @@ def create_app(checker: Checker, config: Config, store: Store, startup: Sequence
         finally:
             for stop in reversed(stops):
                 stop()
+            if pool is not None:
+                pool.close()
 
     async def require_ready() -> None:  # async: on the event loop, not through the thread pool
         if not ready.is_set():
@@ -203,7 +222,7 @@ def create_app(checker: Checker, config: Config, store: Store, startup: Sequence
     @app.post("/v1/check", dependencies=v1, response_model=ReportOut, tags=["check"])
     async def check_draft(draft: CheckRequest) -> JSONResponse:
         """Check a draft as the Outlook add-in reads it; ``send_action`` is what on-send does."""
-        return JSONResponse(await anyio.to_thread.run_sync(checks.draft, draft, limiter=limiter))
+        return JSONResponse(await checks.draft(draft))
 
     @app.post(
         "/v1/check/eml",
@@ -218,7 +237,7 @@ def create_app(checker: Checker, config: Config, store: Store, startup: Sequence
         if ctype not in EML_TYPES:
             raise HTTPException(415, f"send the raw message as message/rfc822, not {ctype}")
         raw = await request.body()
-        return JSONResponse(await anyio.to_thread.run_sync(checks.eml, raw, limiter=limiter))
+        return JSONResponse(await checks.eml(raw))
 
     def known_rules(rules: list[str]) -> None:
         unknown = sorted(set(rules) - set(checker.policy.rules))

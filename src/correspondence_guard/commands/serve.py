@@ -78,7 +78,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from correspondence_guard.schedule import service_hook
 
     hooks = [*STARTUP_HOOKS, *([] if args.no_schedule else [service_hook])]
-    app = create_app(checker, config, store, startup=hooks)
+    pool = None
+    if config.service.check_processes:
+        from correspondence_guard.check_pool import CheckPool
+
+        pool = CheckPool(config.service.check_processes, config.directory, config.policy)
+    app = create_app(checker, config, store, startup=hooks, pool=pool)
     for name in ("uvicorn", "correspondence_guard"):
         logging.getLogger(name).setLevel(logging.INFO)
     svc = config.service
@@ -97,5 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=10,
         )
     finally:
+        if pool is not None:
+            pool.close()
         store.close()
     return 0

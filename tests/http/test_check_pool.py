@@ -1,0 +1,168 @@
+"""``service.check_processes``: checks in worker processes, run by the real ``serve`` command.
+
+The service answers, counts and stores; each check process loads its own Checker. A check
+process that dies is replaced (the requests it had get 503, later ones are checked again), and
+no check process outlives the service, whether it stops cleanly or is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from addin_service import CLEAR, PERSONAL_DATA_TO_GMAIL, REPLY_ALL_MEMBERS, ROOT, TOKEN, wait_ready
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_until(condition, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[str], base: str, db: Path):
+        self.proc, self.base, self.db = proc, base, db
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+
+    def workers(self) -> list[int]:
+        """The check processes (not multiprocessing's resource tracker)."""
+        return [p for p in _children(self.proc.pid) if b"spawn_main" in _cmdline(p)]
+
+
+@pytest.fixture()
+def pooled(tmp_path: Path, directory_path: Path) -> Iterator[Running]:
+    port = _free_port()
+    config = tmp_path / "config.yaml"
+    db = tmp_path / "store.db"
+    config.write_text(
+        f"directory: {directory_path}\nstore:\n  url: sqlite:///{db}\n"
+        f"service:\n  port: {port}\n  token_env: CG_TEST_SERVICE_TOKEN\n  check_processes: 2\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "correspondence_guard", "serve", "--no-schedule", "--config", str(config)],
+        cwd=ROOT,
+        env={**os.environ, "CG_TEST_SERVICE_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            return httpx.get(f"{base}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    running = Running(proc, base, db)
+    try:
+        _wait_until(up, 90, "serve did not start")
+        wait_ready(base)
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+
+
+def test_checks_run_in_the_worker_processes_and_are_counted_and_stored(pooled: Running) -> None:
+    workers = pooled.workers()
+    assert len(workers) == 2, "ready means both check processes have loaded their checker"
+    with pooled.client() as http:
+        block = http.post("/v1/check", json=PERSONAL_DATA_TO_GMAIL).json()
+        prompt = http.post("/v1/check", json=REPLY_ALL_MEMBERS).json()
+        clear = http.post("/v1/check", json=CLEAR).json()
+        bad = http.post("/v1/check/eml", content=b"   \r\n\r\n  ", headers={"Content-Type": "message/rfc822"})
+        metrics = http.get("/metrics").text
+    assert (block["send_action"], prompt["send_action"], clear["verdict"]) == ("block", "prompt", "clear")
+    assert "personal-data-to-private-address" in [f["rule"] for f in block["findings"]]
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("not a readable message")
+    # counted by the service process, whichever worker checked
+    assert 'rule="personal-data-to-private-address"} 1.0' in metrics
+    assert 'rule="reply-all-members"} 1.0' in metrics
+    # stored by the service process: two flagged messages, masked, no body
+    with contextlib.closing(sqlite3.connect(pooled.db)) as db:
+        evidence = " ".join(row[0] for row in db.execute("SELECT evidence FROM findings"))
+        (messages,) = db.execute("SELECT count(*) FROM messages").fetchone()
+    assert messages == 2
+    assert "900123" not in evidence and "Doverhampton" not in evidence
+    assert sorted(pooled.workers()) == sorted(workers)  # the same two processes did the work
+
+
+def test_a_dead_worker_is_replaced_and_checking_goes_on(pooled: Running) -> None:
+    os.kill(pooled.workers()[0], signal.SIGKILL)
+    statuses = []
+    with pooled.client() as http:
+        deadline = time.monotonic() + 120
+        while not statuses or statuses[-1] != 200:
+            assert time.monotonic() < deadline, f"never checked again: {statuses}"
+            response = http.post("/v1/check", json=PERSONAL_DATA_TO_GMAIL)
+            statuses.append(response.status_code)
+            if response.status_code == 503:
+                assert response.headers["Retry-After"] and "try again" in response.json()["detail"]
+        assert set(statuses) <= {200, 503}
+        assert http.post("/v1/check", json=PERSONAL_DATA_TO_GMAIL).json()["send_action"] == "block"
+    assert len(pooled.workers()) >= 1
+
+
+def test_no_worker_outlives_the_service(pooled: Running) -> None:
+    workers = pooled.workers()
+    assert workers
+    pooled.proc.send_signal(signal.SIGTERM)  # a clean stop waits for them
+    pooled.proc.communicate(timeout=60)
+    _wait_until(lambda: not any(_alive(p) for p in workers), 10, "a check process outlived the service")
+
+
+def test_no_worker_outlives_a_killed_service(pooled: Running) -> None:
+    workers = pooled.workers()
+    assert workers
+    pooled.proc.kill()  # no clean stop: each worker notices its parent is gone
+    pooled.proc.communicate(timeout=30)
+    _wait_until(lambda: not any(_alive(p) for p in workers), 15, "a check process outlived the service")
