@@ -38,12 +38,14 @@ def _finding(rule: str = "reply-all-members", evidence: str = "all.councillors@a
     )
 
 
-def _meta(key: str, date: dt.datetime | None = None, subject: str = "Budget") -> MessageMeta:
+def _meta(
+    key: str, date: dt.datetime | None = None, subject: str = "Budget", sender: str = ""
+) -> MessageMeta:
     return MessageMeta(
         message_key=key,
         message_id=key,
         date=date or dt.datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
-        sender="cllr.beatrix.quennell@ashdown.gov.uk",
+        sender=sender or "cllr.beatrix.quennell@ashdown.gov.uk",
         sender_role="member",
         recipient_classes=("distribution-list",),
         subject=subject,

@@ -30,9 +30,10 @@ import pytest
 import sqlalchemy as sa
 
 from correspondence_guard import Checker
-from correspondence_guard.findings import Evidence, Finding, Report, SendAction, Severity
+from correspondence_guard.findings import Report
 from correspondence_guard.recording import check_and_record
 from correspondence_guard.store import Location, MessageMeta, Store, migrate
+from test_store import _count, _eml, _finding, _meta  # the SQLite store's tests' helpers
 
 UTC = dt.UTC
 SERVER_TZ = "America/New_York"  # not UTC, so a time read back in the server's zone shows up
@@ -152,38 +153,6 @@ def store(pg_url: str) -> Iterator[Store]:
     s = Store(pg_url)
     yield s
     s.close()
-
-
-def _finding(rule: str = "reply-all-members", evidence: str = "all.councillors@ashdown.gov.uk") -> Finding:
-    return Finding(
-        rule=rule,
-        severity=Severity.MEDIUM,
-        on_send=SendAction.PROMPT,
-        title="Reply sent to all members",
-        reason="the all-members list is addressed",
-        note="Reply to the sender only.",
-        citations=("CAM 10.1",),
-        evidence=(Evidence("recipients", evidence),),
-    )
-
-
-def _meta(
-    key: str, date: dt.datetime | None = None, subject: str = "Budget", sender: str = ""
-) -> MessageMeta:
-    return MessageMeta(
-        message_key=key,
-        message_id=key,
-        date=date or dt.datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
-        sender=sender or "cllr.beatrix.quennell@ashdown.gov.uk",
-        sender_role="member",
-        recipient_classes=("distribution-list",),
-        subject=subject,
-    )
-
-
-def _count(store: Store, table: str) -> int:
-    with store.engine.connect() as conn:
-        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
 # -- schema --------------------------------------------------------------------------------------
@@ -485,24 +454,6 @@ def test_several_processes_can_migrate_an_empty_database_at_once(pg_url: str) ->
 
 
 # -- end to end: recording.check_and_record with the real Checker ---------------------------------
-def _eml(
-    subject: str = "Re: Budget",
-    to: str = "all.councillors@ashdown.gov.uk",
-    mid: str | None = "<r1@x>",
-    sender: str = "cllr.beatrix.quennell@ashdown.gov.uk",
-) -> bytes:
-    headers = [
-        f"From: Beatrix Quennell <{sender}>",
-        f"To: {to}",
-        f"Subject: {subject}",
-        "Date: Mon, 02 Mar 2026 09:30:00 +0000",
-        "In-Reply-To: <earlier@x>",
-    ]
-    if mid:
-        headers.append(f"Message-ID: {mid}")
-    return ("\r\n".join(headers) + "\r\n\r\nI agree with the proposal.\r\n").encode()
-
-
 def test_check_and_record_end_to_end(store: Store, checker: Checker) -> None:
     """``checker`` is conftest's: Checker.load("tests/data/directory.yaml"), once per session."""
     raw = _eml()
