@@ -348,7 +348,7 @@ def test_a_concurrent_insert_of_the_same_key_only_adds_a_location(
     store: Store, pg_url: str, checker: Checker
 ) -> None:
     """Another process holds an uncommitted insert of the key: ours waits, loses on the unique
-    index, and check_and_record falls back to adding its location (IntegrityError path)."""
+    index, and Store.record falls back to adding its location."""
     other = sa.create_engine(pg_url)
     raw = _eml(mid="<race@x>")
     conn = other.connect()

@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class CheckResult:
     """A check's result: the report and, when it has findings, what the store keeps (no body);
     or the HTTP status and one-line reason why the input could not be checked."""
 
@@ -51,32 +51,32 @@ class Outcome:
     error: str = ""
 
 
-def check_draft(checker: Checker, draft: Draft) -> Outcome:
+def check_draft(checker: Checker, draft: Draft) -> CheckResult:
     try:
         message = message_from_draft(draft, checker.max_attachment_bytes)
     except MessageError as exc:
-        return Outcome(status=422, error=str(exc))
+        return CheckResult(status=422, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - an unreadable draft is the client's problem, never a 500
-        return Outcome(status=422, error=f"not a readable draft ({type(exc).__name__})")
+        return CheckResult(status=422, error=f"not a readable draft ({type(exc).__name__})")
     raw = draft.model_dump_json(exclude={"trigger"}).encode()
     return _checked(checker, message, raw, "draft")
 
 
-def check_eml(checker: Checker, raw: bytes) -> Outcome:
+def check_eml(checker: Checker, raw: bytes) -> CheckResult:
     try:
         message = parse_eml(raw, checker.max_attachment_bytes)
     except MessageError as exc:
-        return Outcome(status=400, error=f"not a readable message: {exc}")
+        return CheckResult(status=400, error=f"not a readable message: {exc}")
     except Exception as exc:  # noqa: BLE001 - malformed MIME is the client's problem, never a 500
-        return Outcome(status=400, error=f"not a readable message ({type(exc).__name__})")
+        return CheckResult(status=400, error=f"not a readable message ({type(exc).__name__})")
     return _checked(checker, message, raw, "eml")
 
 
-def _checked(checker: Checker, message: Message, raw: bytes, source: str) -> Outcome:
+def _checked(checker: Checker, message: Message, raw: bytes, source: str) -> CheckResult:
     report = checker.check(message, source=source)
     if not report.findings:
-        return Outcome(report)
-    return Outcome(report, message_meta(message_key(raw, message.message_id), message, checker))
+        return CheckResult(report)
+    return CheckResult(report, message_meta(message_key(raw, message.message_id), message, checker))
 
 
 # --- in worker processes --------------------------------------------------------------------
@@ -101,7 +101,7 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _in_worker(job: Callable[[Checker, T], Outcome], arg: T) -> Outcome:
+def _in_worker(job: Callable[[Checker, T], CheckResult], arg: T) -> CheckResult:
     assert _worker_checker is not None, "the worker's initializer did not run"
     return job(_worker_checker, arg)
 
@@ -123,6 +123,7 @@ class CheckPool:
         self.processes = processes
         self._initargs = (str(directory), None if policy is None else str(policy))
         self._lock = threading.Lock()
+        self._closed = False
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -150,25 +151,32 @@ class CheckPool:
             except BrokenProcessPool:
                 raise RuntimeError("a check process failed to start (see the log above)") from None
 
-    async def run(self, job: Callable[[Checker, T], Outcome], arg: T) -> Outcome:
+    async def run(self, job: Callable[[Checker, T], CheckResult], arg: T) -> CheckResult:
         pool = self._pool
         try:
-            future: Future[Outcome] = pool.submit(_in_worker, job, arg)
+            future: Future[CheckResult] = pool.submit(_in_worker, job, arg)
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a replacement just now
+            pool = self._replace(pool)
+            future = pool.submit(_in_worker, job, arg)
+        try:
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             self._replace(pool)
             raise CheckProcessError("a check process stopped; this check was not done") from None
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
+    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """The pool to use instead of ``broken`` (made by the first caller to notice, once)."""
         with self._lock:
-            if self._pool is broken:  # the first request to notice replaces it, once
+            if self._closed:
+                raise CheckProcessError("the service is stopping")
+            if self._pool is broken:
                 log.error("a check process stopped; starting new check processes")
                 self._pool = self._new_pool()
                 broken.shutdown(wait=False, cancel_futures=True)
-
-    def worker_pids(self) -> list[int]:
-        return [p.pid for p in list(getattr(self._pool, "_processes", {}).values()) if p.pid]
+            return self._pool
 
     def close(self) -> None:
         """Stop the workers: each finishes the check in hand (milliseconds) and exits."""
+        with self._lock:
+            self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -25,10 +25,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
 
-from correspondence_guard.check_pool import CheckPool, CheckProcessError, Outcome, check_draft, check_eml
+from correspondence_guard.check_pool import CheckPool, CheckProcessError, CheckResult, check_draft, check_eml
 from correspondence_guard.config import Config
 from correspondence_guard.engine import Checker
 from correspondence_guard.findings import Report
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 
 def thinc_ops() -> None:
+    """Set thinc's backend in the calling context (thinc keeps it in a context variable)."""
     from thinc.api import get_current_ops
 
     get_current_ops()
@@ -123,7 +124,7 @@ class Checks:
     async def eml(self, raw: bytes) -> dict[str, Any]:
         return await self._finish(await self._run(check_eml, raw), "eml")
 
-    async def _run(self, job: Callable[[Checker, Any], Outcome], arg: Any) -> Outcome:
+    async def _run(self, job: Callable[[Checker, Any], CheckResult], arg: Any) -> CheckResult:
         if self.pool is None:
             return await anyio.to_thread.run_sync(job, self.checker, arg, limiter=self.limiter)
         try:
@@ -131,7 +132,7 @@ class Checks:
         except CheckProcessError as exc:
             raise HTTPException(503, f"{exc}; try again", headers={"Retry-After": "5"}) from None
 
-    async def _finish(self, outcome: Outcome, where: str) -> dict[str, Any]:
+    async def _finish(self, outcome: CheckResult, where: str) -> dict[str, Any]:
         if outcome.report is None:
             raise HTTPException(outcome.status, outcome.error)
         self.metrics.count(outcome.report)
@@ -142,10 +143,7 @@ class Checks:
     def _record(self, meta: MessageMeta, report: Report, where: str) -> None:
         """Keep the findings for the nightly review: masked evidence and subject, never the body."""
         try:
-            try:
-                self.store.record(meta, report, Location(account="service", folder=where))
-            except IntegrityError:  # the same message, recorded by a concurrent request just now
-                self.store.record(meta, None, Location(account="service", folder=where))
+            self.store.record(meta, report, Location(account="service", folder=where))
         except SQLAlchemyError as exc:  # the user still gets the check; the review misses one row
             log.error("could not store findings: %s", type(exc).__name__)
 

@@ -160,24 +160,11 @@ def flagged_before(store: Store, message_id: str, key: str) -> bool:
         return conn.execute(query.limit(1)).first() is not None
 
 
-def _record(
-    store: Store,
-    meta: MessageMeta,
-    report: Report | None,
-    location: Location | None,
-    error: str | None = None,
-) -> tuple[int, bool]:
-    try:
-        return store.record(meta, report, location, error=error)
-    except sa.exc.IntegrityError:  # another process recorded the same key just now: add the location
-        return store.record(meta, None, location)
-
-
 def record_error(store: Store, raw: bytes, location: Location | None, error: str) -> Outcome:
     """Record a message that could not be checked (``raw`` may be just its header block)."""
     key, mid = header_key(raw)
     with _LOCK:
-        pk, new = _record(store, MessageMeta(message_key=key, message_id=mid), None, location, error)
+        pk, new = store.record(MessageMeta(message_key=key, message_id=mid), None, location, error)
     verdict = "error" if new else (stored_verdict(store, key) or "error")
     return Outcome(key=key, pk=pk, new=new, verdict=verdict, error=error)
 
@@ -207,7 +194,7 @@ def check_and_record(
     with _LOCK:
         verdict = stored_verdict(store, key)
         if verdict is not None:  # seen before (another folder, or a rescan): one more location
-            pk, _ = _record(store, MessageMeta(message_key=key), None, location)
+            pk, _ = store.record(MessageMeta(message_key=key), None, location)
             return Outcome(key=key, pk=pk, new=False, verdict=verdict)
         try:
             message = parse_eml(raw, checker.max_attachment_bytes)
@@ -218,9 +205,9 @@ def check_and_record(
             log.warning("message %s: %s at %s", key_hash(key), type(exc).__name__, where_raised(exc))
             error = f"could not check the message: {type(exc).__name__}"
         else:
-            pk, new = _record(store, message_meta(key, message, checker), report, location)
+            pk, new = store.record(message_meta(key, message, checker), report, location)
             return Outcome(
                 key=key, pk=pk, new=new, verdict=report.verdict.value, report=report, message=message
             )
-        pk, new = _record(store, MessageMeta(message_key=key, message_id=mid), None, location, error)
+        pk, new = store.record(MessageMeta(message_key=key, message_id=mid), None, location, error)
         return Outcome(key=key, pk=pk, new=new, verdict="error", error=error)

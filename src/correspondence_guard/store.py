@@ -206,8 +206,17 @@ class Store:
     ) -> tuple[int, bool]:
         """Record a checked message once; later sightings only add a location.
 
-        Returns (row id, True if the message was new).
+        Returns (row id, True if the message was new). When another process or thread records
+        the same key at the same moment, ours loses on the unique index and only adds its location.
         """
+        try:
+            return self._record(meta, report, location, error)
+        except sa.exc.IntegrityError:
+            return self._record(meta, None, location)
+
+    def _record(
+        self, meta: MessageMeta, report: Report | None, location: Location | None, error: str | None = None
+    ) -> tuple[int, bool]:
         with self.engine.begin() as conn:
             row = conn.execute(
                 sa.select(messages.c.id).where(messages.c.message_key == meta.message_key)

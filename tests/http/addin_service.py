@@ -106,6 +106,13 @@ def serve(app: Any, **ssl: Any) -> Iterator[str]:
         sock.close()
 
 
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for a server started in a subprocess)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def wait_ready(base: str, **client: Any) -> None:
     deadline = time.monotonic() + 120
     while httpx.get(f"{base}/readyz", **client).status_code != 200:

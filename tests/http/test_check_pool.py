@@ -19,17 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from addin_service import CLEAR, PERSONAL_DATA_TO_GMAIL, REPLY_ALL_MEMBERS, ROOT, TOKEN, wait_ready
+from addin_service import CLEAR, PERSONAL_DATA_TO_GMAIL, REPLY_ALL_MEMBERS, ROOT, TOKEN, free_port, wait_ready
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -76,7 +68,7 @@ class Running:
 
 @pytest.fixture()
 def pooled(tmp_path: Path, directory_path: Path) -> Iterator[Running]:
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "config.yaml"
     db = tmp_path / "store.db"
     config.write_text(

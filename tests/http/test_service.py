@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from addin_service import (
     ROOT,
     TOKEN,
     Service,
+    free_port,
     make_config,
     require,
     serve,
@@ -350,12 +350,6 @@ def test_not_ready_until_the_model_loads_and_startup_hooks_run(
     store.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_config(tmp: Path, directory_path: Path, port: int, origins: str = ORIGINS[0]) -> Path:
     path = tmp / "config.yaml"
     path.write_text(
@@ -401,7 +395,7 @@ def _self_signed(tmp: Path) -> Path:
 def test_serve_command_over_https(tmp_path: Path, directory_path: Path) -> None:
     """``correspondence-guard serve --config`` with a self-signed certificate made by openssl."""
     cert = _self_signed(tmp_path)
-    port = _free_port()
+    port = free_port()
     config = _write_config(tmp_path, directory_path, port)
     env = {**os.environ, "CG_TEST_SERVICE_TOKEN": TOKEN}
     proc = subprocess.Popen(
