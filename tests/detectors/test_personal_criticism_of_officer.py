@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from correspondence_guard.detectors import tone
-
 RULE_ID = "personal-criticism-of-officer"
 CITES = ("CAM 4.4", "CAM 4.5", "CAM 12.3", "CAM-OLD 6.2", "DC 2", "COL 5(2)(d)")
 
@@ -137,17 +135,3 @@ def test_flagged(check, make_draft, fields):
 @pytest.mark.parametrize("fields", NOT_FLAGGED)
 def test_not_flagged(check, make_draft, fields):
     assert check(make_draft(**fields), rules=[RULE_ID]) == []
-
-
-def test_ordinary_mail_is_not_parsed(check, make_draft, monkeypatch):
-    def no_parse(model: str, text: str) -> None:
-        raise AssertionError(f"parsed: {text!r}")
-
-    monkeypatch.setattr(tone, "_parse", no_parse)
-    message = make_draft(
-        sender="member:Lorcan",
-        to="officer:Oswin",
-        subject="Thanks",
-        body="Oswin, thank you and Kieran for sorting out the Pennyfield repairs so quickly.",
-    )
-    assert check(message, rules=[RULE_ID]) == []

@@ -54,3 +54,47 @@ def test_anchors_are_found_once_per_text_whatever_the_list() -> None:
     assert not tone.Phrases(["waste of space"]).maybe_in(text)
     info = tone.word_beginnings.cache_info()
     assert (info.misses, info.hits) == (1, 2)
+
+
+# Ordinary member-to-officer mail: no sentence may reach the parser (the prefilter's purpose).
+ORDINARY = [
+    pytest.param(
+        "member-instructs-officer",
+        dict(
+            sender="member:Lorcan",
+            to="officer:Oswin",
+            subject="Thursday",
+            body="Thanks for your help today. I'll see you at the residents' meeting on Thursday.",
+        ),
+        id="member-instructs-officer",
+    ),
+    pytest.param(
+        "personal-criticism-of-officer",
+        dict(
+            sender="member:Lorcan",
+            to="officer:Oswin",
+            subject="Thanks",
+            body="Oswin, thank you and Kieran for sorting out the Pennyfield repairs so quickly.",
+        ),
+        id="personal-criticism-of-officer",
+    ),
+    pytest.param(
+        "undue-pressure-on-officer",
+        dict(
+            sender="member:Imogen",
+            to="officer:Lionel",
+            subject="Budget briefing",
+            body="Thanks for the briefing today. Could we pick up the capital programme next week?",
+        ),
+        id="undue-pressure-on-officer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "fields"), ORDINARY)
+def test_ordinary_mail_is_not_parsed(check, make_draft, monkeypatch, rule, fields):
+    def no_parse(model: str, text: str) -> None:
+        raise AssertionError(f"parsed: {text!r}")
+
+    monkeypatch.setattr(tone, "_parse", no_parse)
+    assert check(make_draft(**fields), rules=[rule]) == []

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from correspondence_guard.detectors import tone
-
 RULE_ID = "undue-pressure-on-officer"
 CITES = ("CAM 3.2(f)", "CAM 4.3", "CAM-OLD 5.1", "CAM-OLD 5.2", "CAM-OLD 5.3", "CJC 2", "COL 5(2)(f)")
 
@@ -137,17 +135,3 @@ def test_flagged(check, make_draft, fields):
 @pytest.mark.parametrize("fields", NOT_FLAGGED)
 def test_not_flagged(check, make_draft, fields):
     assert check(make_draft(**fields), rules=[RULE_ID]) == []
-
-
-def test_ordinary_mail_is_not_parsed(check, make_draft, monkeypatch):
-    def no_parse(model: str, text: str) -> None:
-        raise AssertionError(f"parsed: {text!r}")
-
-    monkeypatch.setattr(tone, "_parse", no_parse)
-    message = make_draft(
-        sender="member:Imogen",
-        to="officer:Lionel",
-        subject="Budget briefing",
-        body="Thanks for the briefing today. Could we pick up the capital programme next week?",
-    )
-    assert check(message, rules=[RULE_ID]) == []
