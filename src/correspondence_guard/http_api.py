@@ -13,6 +13,7 @@ Errors are JSON ``{"detail": "one line"}``. Bodies and personal data never reach
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,18 +26,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
 
-from correspondence_guard.check_pool import CheckPool, CheckProcessError, CheckResult, check_draft, check_eml
+from correspondence_guard.check_pool import (
+    Answer,
+    CheckPool,
+    CheckProcessError,
+    CheckRequest,
+    Kind,
+    ServiceChecks,
+    validation_detail,
+)
 from correspondence_guard.config import Config
 from correspondence_guard.engine import Checker
-from correspondence_guard.findings import Report
 from correspondence_guard.http_addin import addin_router, load_addin
 from correspondence_guard.http_metrics import Metrics, Observe
 from correspondence_guard.http_security import BodyLimit, bearer_auth, cors_options
-from correspondence_guard.intake.draft import Draft
-from correspondence_guard.store import Location, MessageMeta, Store
+from correspondence_guard.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +58,6 @@ def thinc_ops() -> None:
 StartHook = Callable[[Config, Checker, Store], Callable[[], None] | None]
 CHECK_THREADS = 1  # checks are CPU-bound: more threads than cores only lengthen the queue's tail
 EML_TYPES = {"message/rfc822", "application/octet-stream", "text/plain", ""}
-
-
-class CheckRequest(Draft):
-    """A draft as the add-in reads it, and what asked for the check."""
-
-    trigger: Literal["send", "pane", ""] = Field(
-        "", description="send: the on-send check; pane: the task pane"
-    )
 
 
 class FindingOut(BaseModel):
@@ -107,45 +105,45 @@ class Recorded(BaseModel):
 
 
 class Checks:
-    """Run a check (in a thread, or in a check process when there is a pool), then count its
-    findings and store them for the nightly review. The event loop only awaits."""
+    """Run a check (in a thread, or in a check process when there is a pool) and count it.
+    The event loop only awaits; the check itself stores its findings (``ServiceChecks``)."""
 
-    def __init__(self, checker: Checker, store: Store, metrics: Metrics, pool: CheckPool | None = None):
-        self.checker = checker
-        self.store = store
+    def __init__(self, checks: ServiceChecks, metrics: Metrics, pool: CheckPool | None = None):
+        self.checks = checks
         self.metrics = metrics
         self.pool = pool
         self.limiter = anyio.CapacityLimiter(CHECK_THREADS)
 
-    async def draft(self, draft: CheckRequest) -> dict[str, Any]:
-        where = {"send": "on-send", "pane": "task-pane"}.get(draft.trigger, "api")
-        return await self._finish(await self._run(check_draft, draft), where)
+    async def __call__(self, kind: Kind, payload: bytes) -> Response:
+        answer = await self._run(kind, payload)
+        if answer.status == 200:
+            self.metrics.count(answer.verdict, answer.rules)
+        return Response(answer.body, answer.status, media_type="application/json")
 
-    async def eml(self, raw: bytes) -> dict[str, Any]:
-        return await self._finish(await self._run(check_eml, raw), "eml")
-
-    async def _run(self, job: Callable[[Checker, Any], CheckResult], arg: Any) -> CheckResult:
+    async def _run(self, kind: Kind, payload: bytes) -> Answer:
         if self.pool is None:
-            return await anyio.to_thread.run_sync(job, self.checker, arg, limiter=self.limiter)
+            return await anyio.to_thread.run_sync(self.checks.run, kind, payload, limiter=self.limiter)
         try:
-            return await self.pool.run(job, arg)
+            return await self.pool.run(kind, payload)
         except CheckProcessError as exc:
             raise HTTPException(503, f"{exc}; try again", headers={"Retry-After": "5"}) from None
 
-    async def _finish(self, outcome: CheckResult, where: str) -> dict[str, Any]:
-        if outcome.report is None:
-            raise HTTPException(outcome.status, outcome.error)
-        self.metrics.count(outcome.report)
-        if outcome.meta is not None:
-            await anyio.to_thread.run_sync(self._record, outcome.meta, outcome.report, where)
-        return outcome.report.to_dict()
 
-    def _record(self, meta: MessageMeta, report: Report, where: str) -> None:
-        """Keep the findings for the nightly review: masked evidence and subject, never the body."""
-        try:
-            self.store.record(meta, report, Location(account="service", folder=where))
-        except SQLAlchemyError as exc:  # the user still gets the check; the review misses one row
-            log.error("could not store findings: %s", type(exc).__name__)
+def document_check_request(app: FastAPI) -> None:
+    """Put ``CheckRequest`` in the OpenAPI components: /v1/check reads its body itself (the check,
+    validation included, runs in a check process), so FastAPI does not see the model."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = default()
+            schema = CheckRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(schema.pop("$defs", {}))
+            schemas["CheckRequest"] = schema
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -166,28 +164,43 @@ def create_app(
     files = load_addin(svc.addin_dir)
     cors = cors_options(svc.allowed_origins)
     metrics = Metrics(rules=list(checker.policy.rules))
-    checks = Checks(checker, store, metrics, pool)
+    checks = Checks(ServiceChecks(checker, store), metrics, pool)
     ready = threading.Event()
     failed: list[str] = []
     # thinc keeps its backend in a context variable: set it here, in the context every request
     # (and its worker thread) copies, or each check in a thread looks the backend up again
     thinc_ops()
 
+    def loaded(error: BaseException | None) -> None:
+        if error is None:
+            ready.set()
+        else:  # reported by /readyz and the log
+            failed.append(f"{type(error).__name__}: {error}")
+            log.error("the language model did not load: %s", failed[0])
+
     def warm_up() -> None:
         try:
-            if pool is None:
-                checker.warm_up()
-            else:
-                pool.warm_up()
-        except Exception as exc:  # noqa: BLE001 - reported by /readyz and the log
-            failed.append(f"{type(exc).__name__}: {exc}")
-            log.error("the language model did not load: %s", failed[0])
+            checker.warm_up()
+        except Exception as exc:  # noqa: BLE001
+            loaded(exc)
         else:
-            ready.set()
+            loaded(None)
+
+    async def pool_ready(pool: CheckPool) -> None:
+        try:
+            await pool.ready()
+        except Exception as exc:  # noqa: BLE001
+            loaded(exc)
+        else:
+            loaded(None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(target=warm_up, name="cg-warm-up", daemon=True).start()
+        if pool is None:
+            threading.Thread(target=warm_up, name="cg-warm-up", daemon=True).start()
+        else:
+            pool.start()
+            waiting = asyncio.create_task(pool_ready(pool))
         stops = [stop for hook in startup if (stop := hook(config, checker, store)) is not None]
         try:
             yield
@@ -195,6 +208,7 @@ def create_app(
             for stop in reversed(stops):
                 stop()
             if pool is not None:
+                waiting.cancel()
                 pool.close()
 
     async def require_ready() -> None:  # async: on the event loop, not through the thread pool
@@ -211,16 +225,23 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        err = exc.errors()[0]
-        if err["type"] == "json_invalid":
-            return JSONResponse({"detail": f"malformed JSON: {err.get('ctx', {}).get('error', '')}"}, 422)
-        where = ".".join(str(p) for p in err["loc"] if p != "body")
-        return JSONResponse({"detail": f"{where}: {err['msg']}" if where else err["msg"]}, 422)
+        return JSONResponse({"detail": validation_detail(list(exc.errors()))}, 422)
 
-    @app.post("/v1/check", dependencies=v1, response_model=ReportOut, tags=["check"])
-    async def check_draft(draft: CheckRequest) -> JSONResponse:
-        """Check a draft as the Outlook add-in reads it; ``send_action`` is what on-send does."""
-        return JSONResponse(await checks.draft(draft))
+    @app.post(
+        "/v1/check",
+        dependencies=v1,
+        response_model=ReportOut,
+        tags=["check"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}},
+            }
+        },
+    )
+    async def check_draft(request: Request) -> Response:
+        """Check a draft (``CheckRequest``) as the Outlook add-in reads it; ``send_action`` is what on-send does."""
+        return await checks("draft", await request.body())
 
     @app.post(
         "/v1/check/eml",
@@ -229,13 +250,12 @@ def create_app(
         tags=["check"],
         openapi_extra={"requestBody": {"required": True, "content": {"message/rfc822": {"schema": {}}}}},
     )
-    async def check_eml(request: Request) -> JSONResponse:
+    async def check_eml(request: Request) -> Response:
         """Check a raw RFC 822 message (``Content-Type: message/rfc822``)."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in EML_TYPES:
             raise HTTPException(415, f"send the raw message as message/rfc822, not {ctype}")
-        raw = await request.body()
-        return JSONResponse(await checks.eml(raw))
+        return await checks("eml", await request.body())
 
     def known_rules(rules: list[str]) -> None:
         unknown = sorted(set(rules) - set(checker.policy.rules))
@@ -275,6 +295,7 @@ def create_app(
     async def metrics_text() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    document_check_request(app)
     app.include_router(addin_router(files, token))
     app.add_middleware(BodyLimit, max_bytes=int(svc.max_request_mb * 1024 * 1024))
     app.add_middleware(CORSMiddleware, **cors)

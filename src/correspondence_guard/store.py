@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from correspondence_guard.findings import Report
+from correspondence_guard.findings import Finding, Report
 from correspondence_guard.masking import mask_text
 
 metadata = sa.MetaData()
@@ -115,6 +115,35 @@ reviews = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("summary", sa.Text, nullable=False, default=""),
 )
+
+
+# The statements ``Store.record`` runs for every flagged message, built once: building them per
+# call (``.values(...)``, ``.where(...)``) cost SQLAlchemy more than SQLite took to run them.
+_MESSAGE_BY_KEY = sa.select(messages.c.id).where(messages.c.message_key == sa.bindparam("key"))
+_INSERT_MESSAGE = messages.insert()
+_INSERT_FINDING = findings.insert()
+_INSERT_LOCATION = locations.insert()
+_LOCATION_WHERE = (
+    locations.c.message_pk == sa.bindparam("pk"),
+    locations.c.account == sa.bindparam("account"),
+    locations.c.folder == sa.bindparam("folder"),
+)
+_LOCATION = sa.select(locations.c.id).where(*_LOCATION_WHERE, locations.c.uid == sa.bindparam("uid"))
+_LOCATION_WITHOUT_UID = sa.select(locations.c.id).where(*_LOCATION_WHERE, locations.c.uid.is_(None))
+
+
+def _finding_row(message_pk: int, f: Finding) -> dict[str, Any]:
+    return {
+        "message_pk": message_pk,
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "on_send": f.on_send.value,
+        "title": f.title,
+        "reason": f.reason,
+        "note": f.note,
+        "citations": json.dumps(list(f.citations)),
+        "evidence": json.dumps([e.to_dict() for e in f.evidence]),
+    }
 
 
 def utcnow() -> dt.datetime:
@@ -218,66 +247,47 @@ class Store:
         self, meta: MessageMeta, report: Report | None, location: Location | None, error: str | None = None
     ) -> tuple[int, bool]:
         with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(messages.c.id).where(messages.c.message_key == meta.message_key)
-            ).first()
+            row = conn.execute(_MESSAGE_BY_KEY, {"key": meta.message_key}).first()
             new = row is None
             if row is None:
                 pk = conn.execute(
-                    messages.insert().values(
-                        message_key=meta.message_key,
-                        message_id=meta.message_id[:998],
-                        date=meta.date,
-                        checked_at=utcnow(),
-                        sender=_fit(messages.c.sender, meta.sender),
-                        sender_role=_fit(messages.c.sender_role, meta.sender_role),
-                        department=_fit(messages.c.department, meta.department),
-                        recipient_classes=json.dumps(list(meta.recipient_classes)),
-                        subject=mask_text(meta.subject),
-                        verdict=report.verdict.value if report else "error",
-                        error=error,
-                    )
+                    _INSERT_MESSAGE,
+                    {
+                        "message_key": meta.message_key,
+                        "message_id": meta.message_id[:998],
+                        "date": meta.date,
+                        "checked_at": utcnow(),
+                        "sender": _fit(messages.c.sender, meta.sender),
+                        "sender_role": _fit(messages.c.sender_role, meta.sender_role),
+                        "department": _fit(messages.c.department, meta.department),
+                        "recipient_classes": json.dumps(list(meta.recipient_classes)),
+                        "subject": mask_text(meta.subject),
+                        "verdict": report.verdict.value if report else "error",
+                        "error": error,
+                    },
                 ).inserted_primary_key[0]  # type: ignore[index]
-                for f in report.findings if report else ():
-                    conn.execute(
-                        findings.insert().values(
-                            message_pk=pk,
-                            rule=f.rule,
-                            severity=f.severity.value,
-                            on_send=f.on_send.value,
-                            title=f.title,
-                            reason=f.reason,
-                            note=f.note,
-                            citations=json.dumps(list(f.citations)),
-                            evidence=json.dumps([e.to_dict() for e in f.evidence]),
-                        )
-                    )
+                if report is not None and report.findings:
+                    conn.execute(_INSERT_FINDING, [_finding_row(pk, f) for f in report.findings])
             else:
                 pk = row[0]
             if location is not None:
-                account, folder = (
-                    _fit(locations.c.account, location.account),
-                    _fit(locations.c.folder, location.folder),
-                )
-                exists = conn.execute(
-                    sa.select(locations.c.id).where(
-                        locations.c.message_pk == pk,
-                        locations.c.account == account,
-                        locations.c.folder == folder,
-                        locations.c.uid == location.uid
-                        if location.uid is not None
-                        else locations.c.uid.is_(None),
-                    )
-                ).first()
-                if exists is None:
+                where = {
+                    "pk": pk,
+                    "account": _fit(locations.c.account, location.account),
+                    "folder": _fit(locations.c.folder, location.folder),
+                    "uid": location.uid,
+                }
+                seen = _LOCATION if location.uid is not None else _LOCATION_WITHOUT_UID
+                if conn.execute(seen, where).first() is None:
                     conn.execute(
-                        locations.insert().values(
-                            message_pk=pk,
-                            account=account,
-                            folder=folder,
-                            uid=location.uid,
-                            source=location.source,
-                        )
+                        _INSERT_LOCATION,
+                        {
+                            "message_pk": pk,
+                            "account": where["account"],
+                            "folder": where["folder"],
+                            "uid": location.uid,
+                            "source": location.source,
+                        },
                     )
         return int(pk), new
 

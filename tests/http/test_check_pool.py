@@ -1,13 +1,17 @@
-"""``service.check_processes``: checks in worker processes, run by the real ``serve`` command.
+"""``service.check_processes``: checks in worker processes, run by the real ``serve`` command
+and, for what HTTP cannot reach, by ``CheckPool`` itself on an event loop.
 
-The service answers, counts and stores; each check process loads its own Checker. A check
-process that dies is replaced (the requests it had get 503, later ones are checked again), and
-no check process outlives the service, whether it stops cleanly or is killed.
+The service answers and counts; each check process loads its own Checker and stores its own
+findings. A check process that dies is replaced (the requests it had get 503, later ones are
+checked again), and no check process outlives the service, whether it stops cleanly or is
+killed. Every answer goes to the request it belongs to, including after a request gives up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -20,6 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 from addin_service import CLEAR, PERSONAL_DATA_TO_GMAIL, REPLY_ALL_MEMBERS, ROOT, TOKEN, free_port, wait_ready
+
+from correspondence_guard.check_pool import BIG_PAYLOAD, CheckPool, CheckProcessError
+from correspondence_guard.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -116,10 +123,10 @@ def test_checks_run_in_the_worker_processes_and_are_counted_and_stored(pooled: R
     assert (block["send_action"], prompt["send_action"], clear["verdict"]) == ("block", "prompt", "clear")
     assert "personal-data-to-private-address" in [f["rule"] for f in block["findings"]]
     assert bad.status_code == 400 and bad.json()["detail"].startswith("not a readable message")
-    # counted by the service process, whichever worker checked
+    # counted by the service process, whichever worker checked (and stored)
     assert 'rule="personal-data-to-private-address"} 1.0' in metrics
     assert 'rule="reply-all-members"} 1.0' in metrics
-    # stored by the service process: two flagged messages, masked, no body
+    # stored by the workers: two flagged messages, masked, no body
     with contextlib.closing(sqlite3.connect(pooled.db)) as db:
         evidence = " ".join(row[0] for row in db.execute("SELECT evidence FROM findings"))
         (messages,) = db.execute("SELECT count(*) FROM messages").fetchone()
@@ -158,3 +165,59 @@ def test_no_worker_outlives_a_killed_service(pooled: Running) -> None:
     pooled.proc.kill()  # no clean stop: each worker notices its parent is gone
     pooled.proc.communicate(timeout=30)
     _wait_until(lambda: not any(_alive(p) for p in workers), 15, "a check process outlived the service")
+
+
+# --- CheckPool on an event loop -------------------------------------------------------------
+
+
+def _pool(tmp_path: Path, directory: Path | str, processes: int = 1) -> CheckPool:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    Store(url).close()  # the service migrates the store before its workers open it
+    return CheckPool(processes, directory, None, url)
+
+
+def _verdict(answer: object) -> str:
+    status, body = answer[0], answer[1]  # type: ignore[index]
+    assert status == 200, body
+    return str(json.loads(body)["verdict"])
+
+
+def test_each_answer_goes_to_its_own_request_even_after_one_gives_up(
+    tmp_path: Path, directory_path: Path
+) -> None:
+    clear, block = json.dumps(CLEAR).encode(), json.dumps(PERSONAL_DATA_TO_GMAIL).encode()
+    # one check of over 64 KiB: written to the worker's pipe from a thread, not the event loop
+    big = json.dumps({**CLEAR, "body": {"text": "Thank you for the papers. " * (BIG_PAYLOAD // 20)}}).encode()
+    assert len(big) > BIG_PAYLOAD
+
+    async def scenario() -> None:
+        pool = _pool(tmp_path, directory_path, processes=2)
+        pool.start()
+        try:
+            await pool.ready()
+            abandoned = asyncio.ensure_future(pool.run("draft", block))
+            await asyncio.sleep(0)
+            abandoned.cancel()  # the client went away: its answer must not reach the next request
+            payloads = [block if i % 3 == 0 else clear for i in range(30)] + [big]
+            answers = await asyncio.gather(*(pool.run("draft", p) for p in payloads))
+            expected = ["block" if p is block else "clear" for p in payloads]
+            assert [_verdict(a) for a in answers] == expected
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_that_cannot_load_says_why_and_checks_are_refused(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        pool = _pool(tmp_path, tmp_path / "no-such-directory.yaml")
+        pool.start()
+        try:
+            with pytest.raises(RuntimeError, match="no-such-directory.yaml"):
+                await asyncio.wait_for(pool.ready(), 120)
+            with pytest.raises(CheckProcessError, match="no check process"):
+                await asyncio.wait_for(pool.run("draft", json.dumps(CLEAR).encode()), 10)
+        finally:
+            pool.close()
+
+    asyncio.run(scenario())

@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if config.service.check_processes:
         from correspondence_guard.check_pool import CheckPool
 
-        pool = CheckPool(config.service.check_processes, config.directory, config.policy)
+        pool = CheckPool(config.service.check_processes, config.directory, config.policy, config.store.url)
     app = create_app(checker, config, store, startup=hooks, pool=pool)
     for name in ("uvicorn", "correspondence_guard"):
         logging.getLogger(name).setLevel(logging.INFO)
