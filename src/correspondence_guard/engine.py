@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from correspondence_guard.detectors import REGISTRY, Context
+from correspondence_guard.detectors.base import nlp_scope
 from correspondence_guard.directory import Directory, load_directory
 from correspondence_guard.findings import Finding, Report
 from correspondence_guard.message import Message
@@ -43,15 +44,17 @@ class Checker:
         """Load the NLP model and personal-data analyser now rather than on the first message."""
         from correspondence_guard.detectors import pii
 
-        pii.analyzer(self.policy.settings.nlp_model)
+        with nlp_scope(self.policy.settings.nlp_model):  # not while another thread checks
+            pii.analyzer(self.policy.settings.nlp_model)
 
     def check(self, message: Message, source: str = "", rules: list[str] | None = None) -> Report:
         """Run the enabled rules (or only ``rules``) on one message."""
         findings: list[Finding] = []
-        for rule_id in rules or self.policy.enabled():
-            rule = REGISTRY[rule_id]
-            for hit in rule.detect(message, self.context, self.policy.params[rule_id]):
-                findings.append(advise(rule_id, hit, self.policy.rules[rule_id]))
-                break  # one note per rule per message: the first, strongest hit
+        with nlp_scope(self.policy.settings.nlp_model):  # the words spaCy reads here are not kept
+            for rule_id in rules or self.policy.enabled():
+                rule = REGISTRY[rule_id]
+                for hit in rule.detect(message, self.context, self.policy.params[rule_id]):
+                    findings.append(advise(rule_id, hit, self.policy.rules[rule_id]))
+                    break  # one note per rule per message: the first, strongest hit
         findings.sort(key=lambda f: -f.severity.rank)
         return Report(source=source, findings=tuple(findings))

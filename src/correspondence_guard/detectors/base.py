@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,19 +32,54 @@ class Rule:
     doc: str = ""
 
 
+_LOADED: dict[str, Language] = {}
+_SCOPE_LOCK = threading.Lock()
+_SCOPE_CACHES: list[Callable[[], None]] = []
+
+
 @functools.cache
 def load_nlp(model: str) -> Language:
     """Load a spaCy model package once per process (installed from PyPI, never downloaded)."""
     import spacy
 
     try:
-        return spacy.load(model)
+        _LOADED[model] = nlp = spacy.load(model)
+        return nlp
     except OSError:
         from correspondence_guard.errors import PolicyError
 
         raise PolicyError(
             f"settings.nlp_model: spaCy model {model!r} is not installed (pip install it; nothing is downloaded)"
         ) from None
+
+
+@contextlib.contextmanager
+def nlp_scope(model: str) -> Iterator[None]:
+    """One message's use of the language model, one message at a time in the process.
+
+    spaCy keeps every new word it reads (a name, a reference number) in its string store for
+    the life of the process: a service reading council mail would grow without end. Inside
+    this scope, spaCy's memory zone drops the words the message added when it ends, so no Doc
+    parsed here may outlive it: caches of Docs register with ``clears_with_scope``. Only one
+    thread at a time is inside (the zone is the model's, not the thread's: another thread's
+    words would be dropped under it).
+    """
+    with _SCOPE_LOCK:
+        nlp = _LOADED.get(model)
+        if nlp is None:  # not loaded yet: what this message loads stays, as the model's own words do
+            yield
+            return
+        with nlp.memory_zone():
+            try:
+                yield
+            finally:
+                for clear in _SCOPE_CACHES:
+                    clear()
+
+
+def clears_with_scope(cache_clear: Callable[[], None]) -> None:
+    """Empty this cache (of Docs, or anything holding them) whenever an ``nlp_scope`` ends."""
+    _SCOPE_CACHES.append(cache_clear)
 
 
 def _domain_pattern(pattern: str) -> re.Pattern[str]:

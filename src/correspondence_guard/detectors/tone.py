@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import regex
 
-from correspondence_guard.detectors.base import Context, load_nlp, own_segments
+from correspondence_guard.detectors.base import Context, clears_with_scope, load_nlp, own_segments
 from correspondence_guard.detectors.lexicon import sentences
 from correspondence_guard.directory import AddressClass, Member, Officer
 from correspondence_guard.message import Address, Message
@@ -246,8 +246,11 @@ def _parse(model: str, text: str) -> Doc:
     return nlp(text, disable=[name for name in ("ner",) if name in nlp.pipe_names])
 
 
+clears_with_scope(_parse.cache_clear)  # its Docs' words go when the message's nlp_scope ends
+
+
 def parse(ctx: Context, text: str) -> Doc:
-    """The dependency parse of one sentence (cached: the three tone rules share it)."""
+    """The dependency parse of one sentence (cached for the message: the three tone rules share it)."""
     return _parse(ctx.settings.nlp_model, text)
 
 
