@@ -5,8 +5,8 @@ directory, default policy, SQLite store in a temp folder, ``service.check_proces
 core unless ``--check-processes`` says otherwise), waits for /readyz, warms up, then runs
 ``--clients`` keep-alive clients for ``--seconds`` (each stops early after ``--max-requests``),
 and prints the latency percentiles, throughput, errors, and the resident memory and CPU of the
-service and its check processes (memory at the start and end of the run, and its peak, sampled
-every second).
+service and its check processes (memory at the start and end of the run, its peak, and where
+it stood at each quarter of the run, sampled every second: stable memory levels off).
 
     .venv/bin/python bench/load_service.py [--clients 20] [--seconds 30] [--think-ms 0]
     .venv/bin/python bench/load_service.py --check-processes 0     # checks inside the service process
@@ -232,7 +232,7 @@ async def run(
     latencies: list[tuple[bool, float]] = []
     errors: list[str] = []
     counter = itertools.count()
-    peak = rss_kib(pid) if pid else 0
+    memory = [rss_kib(pid)] if pid else []  # one sample a second
     stop_at = time.monotonic() + seconds
     tasks = [
         asyncio.create_task(
@@ -244,9 +244,9 @@ async def run(
     while not all(t.done() for t in tasks):
         await asyncio.sleep(1)
         if pid:
-            peak = max(peak, rss_kib(pid))
+            memory.append(rss_kib(pid))
     await asyncio.gather(*tasks)
-    return {"latencies": latencies, "errors": errors, "peak": peak}
+    return {"latencies": latencies, "errors": errors, "memory": memory}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -317,8 +317,11 @@ def main() -> int:
                   f"p95 {percentile(values, 95) * 1000:.1f}")  # fmt: skip
     print(f"errors: {len(errors)}" + (f" ({', '.join(sorted(set(errors)))})" if errors else ""))
     if pid:
+        memory = result["memory"]
+        quarters = [memory[min(len(memory) - 1, len(memory) * q // 4)] for q in range(5)]
         print(f"service RSS MiB: start {rss_start / 1024:.1f}  end {rss_end / 1024:.1f}  "
-              f"peak {result['peak'] / 1024:.1f}")  # fmt: skip
+              f"peak {max(memory) / 1024:.1f}")  # fmt: skip
+        print("  by quarter of the run: " + " -> ".join(f"{kib / 1024:.1f}" for kib in quarters))
         print(f"service CPU: {cpu:.1f} s, {cpu / max(len(lat), 1) * 1000:.1f} ms per request; "
               f"load generator CPU: {client_cpu:.1f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     verdict = "met" if not errors and p95 <= P95_TARGET_MS else "NOT met"

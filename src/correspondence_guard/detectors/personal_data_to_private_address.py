@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import regex
 from pydantic import BaseModel, ConfigDict, Field
 
 from correspondence_guard.detectors import pii
 from correspondence_guard.detectors.base import Context, Rule, carried_segments
-from correspondence_guard.detectors.lexicon import terms_pattern
+from correspondence_guard.detectors.lexicon import Terms, terms_pattern
 from correspondence_guard.findings import Evidence, Hit
 from correspondence_guard.masking import mask_name
 from correspondence_guard.message import Message
@@ -127,9 +126,7 @@ _SEPARATOR = "\n\n\u2029\n\n"  # a paragraph break no entity spans
 _DIGITS = re.compile(r"\d{1,}")
 
 
-def _windows(
-    text: str, cues: re.Pattern[str], sensitive: regex.Pattern[str], width: int
-) -> list[tuple[int, int]]:
+def _windows(text: str, cues: re.Pattern[str], sensitive: Terms, width: int) -> list[tuple[int, int]]:
     """Merged spans of ``width`` characters either side of every cue in ``text``."""
     spans = sorted(
         (max(0, m.start() - width), min(len(text), m.end() + width))
@@ -145,7 +142,7 @@ def _windows(
 
 
 def _analyse(
-    segments: list[tuple[str, str]], model: str, params: Params, sensitive: regex.Pattern[str]
+    segments: list[tuple[str, str]], model: str, params: Params, sensitive: Terms
 ) -> Iterator[tuple[str, str, list[pii.Entity]]]:
     """One Presidio analysis per message, of the parts that can matter, split back per segment.
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import regex
 
 from correspondence_guard.detectors.base import Context, clears_with_scope, load_nlp, own_segments
-from correspondence_guard.detectors.lexicon import sentences
+from correspondence_guard.detectors.lexicon import sentences, word_beginnings
 from correspondence_guard.directory import AddressClass, Member, Officer
 from correspondence_guard.message import Address, Message
 
@@ -195,24 +195,6 @@ _STOP = frozenset(
         "would have what who that this for with by so and or if can could are am "
     ).split()
 )
-
-
-_WORDS = regex.compile(r"\w+")
-
-
-@functools.lru_cache(maxsize=8192)
-def _beginnings(word: str) -> frozenset[str]:
-    return frozenset(word[:k] for k in range(1, len(word) + 1))
-
-
-@functools.lru_cache(maxsize=1024)
-def word_beginnings(text: str) -> frozenset[str]:
-    """Every beginning of every word of ``text``, lower-cased: an anchor occurs in the text (as
-    the start of a word, with any ending: "botch" in "botched") exactly when it is in this set."""
-    found: set[str] = set()
-    for word in set(_WORDS.findall(text.lower())):
-        found |= _beginnings(word)
-    return frozenset(found)
 
 
 def _anchor(words: tuple[str, ...]) -> str:
