@@ -218,9 +218,6 @@ class CheckPool:
         """Wait until every worker has loaded its Checker; raises RuntimeError with why one could not."""
         await asyncio.gather(*(w.loaded for w in self._first))
 
-    def pids(self) -> list[int]:
-        return sorted(w.process.pid for w in self._workers if w.process.pid is not None)
-
     async def run(self, kind: Kind, payload: bytes) -> Answer:
         if self._closed or self._loop is None:
             raise CheckProcessError("the service is stopping")
@@ -318,14 +315,24 @@ class CheckPool:
                     job.answer.set_exception(CheckProcessError("no check process could start"))
 
     def close(self, timeout: float = 10) -> None:
-        """Stop the workers: each finishes the check in hand (milliseconds) and exits. Idempotent."""
+        """Stop the workers: each finishes the check in hand (milliseconds) and exits. Idempotent.
+
+        Called on the event loop as the service stops (uvicorn has let its requests finish by
+        then; any check still unanswered gets CheckProcessError), or after the loop has gone.
+        """
         self._closed = True
         workers, self._workers = list(self._workers), set()
+        on_loop = self._loop is not None and not self._loop.is_closed()
+        unanswered = [*self._waiting, *(w.job for w in workers if w.job is not None)]
+        self._waiting.clear()
+        for job in unanswered if on_loop else ():
+            if not job.answer.done():
+                job.answer.set_exception(CheckProcessError("the service is stopping"))
         for worker in workers:
             worker.alive = False
-            if self._loop is not None and not self._loop.is_closed():
-                with contextlib.suppress(Exception):  # from another thread, or the loop is gone
-                    self._loop.remove_reader(worker.conn.fileno())
+            if on_loop:
+                assert self._loop is not None
+                self._loop.remove_reader(worker.conn.fileno())
             worker.conn.close()  # end-of-file for the worker
         for worker in workers:
             worker.process.join(timeout)

@@ -221,3 +221,23 @@ def test_a_worker_that_cannot_load_says_why_and_checks_are_refused(tmp_path: Pat
             pool.close()
 
     asyncio.run(scenario())
+
+
+def test_closing_answers_the_checks_in_hand_and_refuses_more(tmp_path: Path, directory_path: Path) -> None:
+    async def scenario() -> None:
+        pool = _pool(tmp_path, directory_path)
+        pool.start()
+        await pool.ready()
+        [worker] = [w.process for w in pool._first]
+        in_hand = asyncio.ensure_future(pool.run("draft", json.dumps(PERSONAL_DATA_TO_GMAIL).encode()))
+        waiting = asyncio.ensure_future(pool.run("draft", json.dumps(CLEAR).encode()))
+        await asyncio.sleep(0)
+        pool.close()
+        for check in (in_hand, waiting):
+            with pytest.raises(CheckProcessError, match="stopping"):
+                await check
+        with pytest.raises(CheckProcessError, match="stopping"):
+            await pool.run("draft", json.dumps(CLEAR).encode())
+        assert not worker.is_alive()
+
+    asyncio.run(scenario())
