@@ -52,6 +52,26 @@ FLAGGED = [
         ),
         id="announces-a-decision-only-the-council-can-make",
     ),
+    pytest.param(
+        dict(
+            sender="member:Desmond",
+            to="bookings@harbourfestival.org.uk",
+            subject="RE: Marquee on the green",
+            body="Good news: I've waived the pitch fee for the marquee, and we won't charge you for the "
+            "electricity either.\n\nDesmond",
+        ),
+        id="waives-fees-in-the-past-tense",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Imogen",
+            to="sponsor@dunmore-motors.co.uk",
+            subject="RE: Roundabout sponsorship",
+            body="On behalf of the council I'm pleased to accept your sponsorship of £2,500 a year. Please "
+            "treat this email as our confirmation.",
+        ),
+        id="accepts-a-sponsorship-deal",
+    ),
 ]
 
 NOT_FLAGGED = [
@@ -94,6 +114,16 @@ NOT_FLAGGED = [
             "charities. I've passed your request to the bookings team.\n\nBeatrix",
         ),
         id="personal-view-clearly-marked",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Desmond",
+            to="bookings@harbourfestival.org.uk",
+            subject="RE: Hall hire",
+            body="The hall hire fee is waived for registered charities under the council's published scheme; "
+            "I will ask Democratic Services to send you the form.",
+        ),
+        id="explains-a-published-waiver-scheme",
     ),
 ]
 

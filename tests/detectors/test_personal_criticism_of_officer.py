@@ -59,6 +59,27 @@ FLAGGED = [
         ),
         id="mocking-competence-to-the-manager",
     ),
+    pytest.param(
+        dict(
+            sender="member:Imogen",
+            to="officer:Lionel",
+            cc=["member:Evander", "member:Cyrus"],
+            subject="Harbour lighting",
+            body="The lighting scheme is late again. Florence Iredale has never met a deadline in her life, and "
+            "frankly she couldn't run a raffle in a wet paper bag.",
+        ),
+        id="ridicule-and-blame-copied-to-members",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Barnaby",
+            to="newsdesk@saltmarsh-gazette.co.uk",
+            subject="Depot",
+            body="Off the record, the real problem is the officer in charge of the depot, and I am sick of "
+            "her excuses.",
+        ),
+        id="blame-to-the-press-by-role",
+    ),
 ]
 
 NOT_FLAGGED = [

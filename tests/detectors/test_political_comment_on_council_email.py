@@ -50,6 +50,15 @@ FLAGGED = [
         ),
         id="fundraising-flyer-in-attachment",
     ),
+    pytest.param(
+        dict(
+            sender="member:Cyrus",
+            to="a.resident@gmail.com",
+            subject="RE: Parking charges",
+            body="If you want the charges reversed, vote Conservative on 7 May and we will put it right.",
+        ),
+        id="asks-for-votes-for-a-party-by-name",
+    ),
 ]
 
 NOT_FLAGGED = [
@@ -100,6 +109,16 @@ NOT_FLAGGED = [
             "a personal account for party-political correspondence.\n\nOswin",
         ),
         id="guidance-on-what-not-to-do",
+    ),
+    pytest.param(
+        dict(
+            sender="officer:Oswin",
+            to="member:Cyrus",
+            subject="Budget council",
+            body="The Conservative group's amendment will be taken first, and members will vote on it before "
+            "the substantive budget.",
+        ),
+        id="officer-describes-the-order-of-voting",
     ),
 ]
 

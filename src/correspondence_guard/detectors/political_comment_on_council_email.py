@@ -43,11 +43,22 @@ class Params(BaseModel):
     )
 
 
-def _party_pattern(params: Params, ctx: Context) -> regex.Pattern[str]:
+def _party_names(params: Params, ctx: Context) -> tuple[str, ...]:
     names = set(params.parties) | {
         m.party for m in ctx.directory.members if m.party and m.party != "Independent"
     }
-    return _compile_party(tuple(sorted(names, key=lambda n: (-len(n), n))), tuple(params.ordinary_followers))
+    return tuple(sorted(names, key=lambda n: (-len(n), n)))
+
+
+def _party_pattern(params: Params, ctx: Context) -> regex.Pattern[str]:
+    return _compile_party(_party_names(params, ctx), tuple(params.ordinary_followers))
+
+
+@functools.cache
+def _compile_vote(names: tuple[str, ...]) -> regex.Pattern[str]:
+    """Asking for votes for a party by name: "vote Conservative", "voting for the Greens"."""
+    alternatives = "|".join(regex.escape(n) for n in names) or "(?!x)x"
+    return regex.compile(rf"(?i:\bvot(?:e|ing)\s+(?:for\s+)?(?:the\s+)?)(?:{alternatives})(?![\w-])")
 
 
 @functools.cache
@@ -67,6 +78,7 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
     if message.sender is None or not ctx.directory.is_council_domain(message.sender.email):
         return  # views sent from a personal address are not on council e-mail
     party = _party_pattern(params, ctx)
+    vote = _compile_vote(_party_names(params, ctx))
     campaign = terms_pattern(params.campaign_terms)
     partisan = terms_pattern(params.partisan_terms)
     guidance = terms_pattern(params.guidance_terms)
@@ -75,7 +87,7 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
         for sentence in sentences(text):
             if guidance.search(sentence):
                 continue
-            c = campaign.search(sentence)
+            c = campaign.search(sentence) or vote.search(sentence)
             p = party.search(sentence)
             a = partisan.search(sentence) if p else None
             if c or (p and a):
