@@ -191,6 +191,17 @@ NOT_FLAGGED = [
         ),
         id="council-staff-contact-details-to-a-resident",
     ),
+    pytest.param(
+        dict(
+            sender="officer:Kieran",
+            to="Carla Fenwick <carla.fenwick@hotmail.co.uk>",
+            subject="Your housing register application",
+            body="Dear Ms Fenwick,\n\nI have now assessed your application (reference 40718). You have been "
+            "placed in Band C because you share a kitchen at your current address, 22 Sedge Green, Wickham Row, "
+            "AD1 9LB. Your log-in details will follow by post.\n\nKieran",
+        ),
+        id="the-applicant-about-her-own-application-naming-a-ward-place",
+    ),
 ]
 
 

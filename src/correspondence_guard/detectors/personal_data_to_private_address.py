@@ -110,6 +110,13 @@ def _known_names(message: Message, ctx: Context) -> set[str]:
     return known
 
 
+def _known_places(ctx: Context) -> set[str]:
+    """The council's wards and the places in them (the directory's): "Little Sedge" is not a person."""
+    places = {w.name for w in ctx.directory.wards} | {p for w in ctx.directory.wards for p in w.places}
+    places |= {m.ward for m in ctx.directory.members if m.ward}
+    return {p.lower() for p in places}
+
+
 def _is_own_case_reply(message: Message, ctx: Context, private: list[str]) -> bool:
     """A reply to residents at their own addresses: they wrote first, so their own details may go back."""
     earlier = message.earlier_participants()
@@ -184,6 +191,7 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
         return  # internal mail pays nothing for the analyser
     own_case = _is_own_case_reply(message, ctx, [a.email for a in private_recipients])
     known = _known_names(message, ctx)
+    places = _known_places(ctx)
     sensitive = terms_pattern((*params.casework_terms, *params.special_category_terms))
     model = ctx.settings.nlp_model
     to_whom = ", ".join(a.email for a in private_recipients)
@@ -193,7 +201,10 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
         people = [
             e
             for e in entities
-            if e.kind == "PERSON" and _looks_like_name(e.text) and _surname(e.text) not in known
+            if e.kind == "PERSON"
+            and _looks_like_name(e.text)
+            and _surname(e.text) not in known
+            and e.text.strip(" .,'’()").lower() not in places
         ]
         details = [e for e in entities if e.kind in pii.IDENTIFIERS]
         terms = [(m.start(), m.group(0)) for m in sensitive.finditer(text)]
