@@ -80,6 +80,15 @@ FLAGGED = [
         ),
         id="blame-to-the-press-by-role",
     ),
+    pytest.param(
+        dict(
+            sender="member:Evander",
+            to="list:all-members",
+            subject="RE: Revised agenda",
+            body="Wrong papers again. How Marisol still has a job is a mystery to me.",
+        ),
+        id="questioning-an-officers-job-to-all-members",
+    ),
 ]
 
 NOT_FLAGGED = [

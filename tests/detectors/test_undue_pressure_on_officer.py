@@ -59,6 +59,16 @@ FLAGGED = [
         ),
         id="intimidating-tone-and-same-day-demand",
     ),
+    pytest.param(
+        dict(
+            sender="member:Cyrus",
+            to="officer:Marisol",
+            subject="Harbour licence",
+            body="I gather you plan to recommend refusal. If I were you I would think again: officers who "
+            "take on the harbour traders find their careers don't go far in this district.",
+        ),
+        id="veiled-threat-to-a-career",
+    ),
 ]
 
 NOT_FLAGGED = [
@@ -120,6 +130,16 @@ NOT_FLAGGED = [
             body="I need the reconciliation by 5pm today. If it isn't done, the auditors will escalate it.",
         ),
         id="an-officer-not-a-member",
+    ),
+    pytest.param(
+        dict(
+            sender="member:Imogen",
+            to="officer:Lionel",
+            subject="Harbour parking",
+            body="We don't want to make enemies of the harbour traders, so could we meet them before the "
+            "consultation closes?",
+        ),
+        id="a-worry-about-relations-with-residents",
     ),
 ]
 
