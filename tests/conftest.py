@@ -32,6 +32,7 @@ from correspondence_guard import Checker, Message, parse_draft
 from correspondence_guard.detectors.base import Context
 from correspondence_guard.directory import Directory
 from correspondence_guard.findings import Finding
+from support import require_tool
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"
@@ -179,19 +180,6 @@ def cli() -> Callable[..., tuple[int, str, str]]:
         return proc.returncode, proc.stdout, proc.stderr
 
     return run
-
-
-def require_tool(name: str, install: str) -> str:
-    """The path of program ``name``; skip the test without it, but fail in CI (CG_TESTS_REQUIRE_ALL=1)."""
-    import shutil
-
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} is not installed ({install})"
-        if os.environ.get("CG_TESTS_REQUIRE_ALL"):
-            pytest.fail(reason + " and CG_TESTS_REQUIRE_ALL is set")
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,6 @@ the ``service`` fixture (conftest.py) yields.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -18,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 
 from correspondence_guard.config import Config, ServiceSettings, StoreSettings
 from correspondence_guard.store import Store
+from support import require_tool
 
 TOKEN = "test-token-5f2a"
 ORIGINS = ["https://localhost:8765", "https://cg.ashdown.gov.uk/"]
@@ -106,13 +104,6 @@ def serve(app: Any, **ssl: Any) -> Iterator[str]:
         sock.close()
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago (for a server started in a subprocess)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_ready(base: str, **client: Any) -> None:
     deadline = time.monotonic() + 120
     while httpx.get(f"{base}/readyz", **client).status_code != 200:
@@ -132,12 +123,4 @@ class Service:
         return httpx.Client(base_url=self.base, headers=headers, timeout=30)
 
 
-def require(name: str, install: str) -> str:
-    """The path of program ``name``: skip without it, but fail when CG_TESTS_REQUIRE_ALL is set (CI)."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} is not installed ({install})"
-        if os.environ.get("CG_TESTS_REQUIRE_ALL"):
-            pytest.fail(reason + " and CG_TESTS_REQUIRE_ALL is set")
-        pytest.skip(reason)
-    return path
+require = require_tool  # the http tests' name for it

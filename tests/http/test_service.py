@@ -23,7 +23,6 @@ from addin_service import (
     ROOT,
     TOKEN,
     Service,
-    free_port,
     make_config,
     require,
     serve,
@@ -35,6 +34,7 @@ from correspondence_guard.commands.serve import prepare
 from correspondence_guard.config import ConfigError, load_config
 from correspondence_guard.http_api import create_app
 from correspondence_guard.store import Store
+from support import free_port, self_signed_certificate
 
 PRIVATE_DETAIL = "Doverhampton"  # in the draft; must never come back unmasked, be stored or be logged
 
@@ -366,28 +366,7 @@ def _write_config(tmp: Path, directory_path: Path, port: int, origins: str = ORI
 
 
 def _self_signed(tmp: Path) -> Path:
-    subprocess.run(
-        [
-            require("openssl", "apt-get install openssl"),
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            str(tmp / "key.pem"),
-            "-out",
-            str(tmp / "cert.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed_certificate(tmp / "cert.pem", tmp / "key.pem", require("openssl", "apt-get install openssl"))
     return tmp / "cert.pem"
 
 

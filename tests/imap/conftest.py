@@ -30,6 +30,7 @@ import pytest
 from imapclient import IMAPClient
 
 from correspondence_guard.config import WatchAccount
+from support import free_port, self_signed_certificate
 
 NOIDLE_HOST = "127.0.0.2"
 USERS = 100
@@ -98,12 +99,6 @@ service anvil {{
 """
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class DovecotServer:
     """One Dovecot instance in ``root``; ``start()``, ``stop()``, ``restart()``, ``new_user()``."""
 
@@ -124,28 +119,7 @@ class DovecotServer:
         for sub in ("run", "state", "mail", "tls"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         d.chmod(0o755)  # the mail uid must be able to traverse it
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                "-keyout",
-                str(d / "tls" / "key.pem"),
-                "-out",
-                str(self.cafile),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        self_signed_certificate(self.cafile, d / "tls" / "key.pem")
         # a pool of users written up front: a passwd-file changed within the same second may not be re-read
         (d / "users").write_text("".join(f"user{i}:{{PLAIN}}user{i}-pass\n" for i in range(1, USERS + 1)))
         if os.getuid() == 0:
