@@ -161,3 +161,28 @@ def test_explain_thread_rule(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "CAM 7.6" in out and "substantive response to members' enquiries" in out
     assert "reply_within_days: 5" in out and "acknowledge_within_days: null" in out
+
+
+def test_explain_shows_the_language_model_behind_a_learned_rule(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from correspondence_guard.detectors.language import model_card
+
+    card = model_card()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "rules:\n  member-instructs-officer:\n    params:\n      threshold: 0.7\n", encoding="utf-8"
+    )
+    code, out, err = cli("explain", "--policy", policy, "member-instructs-officer")
+    assert code == 0, err
+    assert "Language model" in out and card["version"] in out and card["data_sha256"] in out
+    own = card["thresholds"]["member-instructs-officer"]
+    assert f"threshold: 0.7 (set by the policy; the model's own: {own})" in out
+    code, out, _ = cli("explain", "reply-all-members")
+    assert code == 0 and "Language model" not in out  # a structural rule has none
+
+
+def test_version_names_the_program_and_the_language_model(cli) -> None:  # type: ignore[no-untyped-def]
+    from correspondence_guard.detectors.language import model_card
+
+    code, out, _ = cli("--version")
+    assert code == 0
+    assert out.startswith("correspondence-guard ") and model_card()["data_sha256"] in out

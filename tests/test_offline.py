@@ -87,3 +87,30 @@ def test_personal_data_check_runs_with_the_network_blocked(cli, directory_path, 
     assert "personal-data-to-private-address" in rules
     assert not log.exists(), "network use was attempted:\n" + log.read_text(encoding="utf-8")
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_language_model_loads_from_the_package_with_the_network_blocked(offline):
+    """The shipped model is read from site-packages: loading and scoring need no network."""
+    env, log = offline
+    import os
+
+    code = (
+        "import json; from correspondence_guard.detectors.language import load_model;"
+        "m = load_model(); print(json.dumps({'path': str(m.path), 'scores': m.score(['Please pay the invoice.'])}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["path"].endswith("models/language")
+    assert set(result["scores"][0]) == {
+        "political-comment-on-council-email",
+        "member-creates-legal-obligation",
+        "member-instructs-officer",
+        "personal-criticism-of-officer",
+        "undue-pressure-on-officer",
+    }
+    assert all(0.0 <= v <= 1.0 for v in result["scores"][0].values())
+    assert not log.exists(), "network use was attempted:\n" + log.read_text(encoding="utf-8")

@@ -147,12 +147,33 @@ def cmd_policy_schema(args: argparse.Namespace) -> int:
     return EXIT_CLEAR
 
 
+def version_text() -> str:
+    """The program's version and the language model's version and training-data hash."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from correspondence_guard.detectors.language import model_card
+
+    try:
+        program = version("correspondence-guard")
+    except PackageNotFoundError:
+        program = "unknown"
+    card = model_card()
+    model = (
+        f"language model {card.get('version')} ({card.get('design')}), training data sha256 {card.get('data_sha256')}"
+        if card
+        else "no language model card"
+    )
+    return f"correspondence-guard {program}\n{model}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="correspondence-guard",
         description="Advisory checks of council e-mail against the Member/Officer Relations Protocol.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # --version keeps its lines
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is being done")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = sub.add_parser("check", help="check messages (.eml, .msg, .json drafts, or folders of them)")

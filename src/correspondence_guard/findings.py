@@ -46,9 +46,13 @@ class Evidence:
 
     where: str  # "body", "subject", "quoted", "attachment:name.docx", "recipients"
     text: str
+    score: float | None = None  # a learned rule's score for this sentence (JSON only, never in notes)
 
-    def to_dict(self) -> dict[str, str]:
-        return {"where": self.where, "text": self.text}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"where": self.where, "text": self.text}
+        if self.score is not None:
+            out["score"] = round(self.score, 3)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

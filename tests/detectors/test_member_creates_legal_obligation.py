@@ -1,5 +1,6 @@
 """member-creates-legal-obligation: rules.md section 3, cases written from the rule text."""
 
+import learned
 import pytest
 
 RULE_ID = "member-creates-legal-obligation"
@@ -128,14 +129,37 @@ NOT_FLAGGED = [
 ]
 
 
-@pytest.mark.parametrize("fields", FLAGGED)
-def test_flagged(check, make_draft, fields):
-    [finding] = check(make_draft(**fields), rules=[RULE_ID])
-    assert finding.rule == RULE_ID
-    assert "CAM 10.4" in finding.citations and finding.note
-    assert finding.evidence[0].where == "body"
+JUDGED = [
+    pytest.param(
+        dict(sender="member:Desmond", to="r.hale@example.org", body="Some words."), id="member-to-resident"
+    ),
+    pytest.param(
+        dict(sender="member:Henrietta", to="officer:Jasper", body="Some words."), id="member-to-officer"
+    ),
+]
+NOT_JUDGED = [
+    pytest.param(
+        dict(sender="officer:Oswin", to="agent@example.org", body="Some words."), id="officer-decision"
+    ),
+    pytest.param(
+        dict(sender="personal:Lorcan", to="r.hale@example.org", body="Some words."),
+        id="member-personal-address",
+    ),
+    pytest.param(dict(sender="r.hale@example.org", to="member:Desmond", body="Some words."), id="resident"),
+]
 
 
-@pytest.mark.parametrize("fields", NOT_FLAGGED)
-def test_not_flagged(check, make_draft, fields):
-    assert check(make_draft(**fields), rules=[RULE_ID]) == []
+@pytest.mark.parametrize("fields", JUDGED)
+def test_the_model_decides_when_the_roles_fit(check, make_draft, model_says, fields):
+    learned.assert_judged(check, make_draft, model_says, RULE_ID, fields)
+
+
+@pytest.mark.parametrize("fields", NOT_JUDGED)
+def test_never_flagged_when_the_roles_do_not_fit(check, make_draft, model_says, fields):
+    learned.assert_not_judged(check, make_draft, model_says, RULE_ID, fields)
+
+
+@pytest.mark.slow
+def test_shipped_model_on_cases_written_from_the_rule(check, make_draft):
+    missed, alarms = learned.shipped_model_errors(check, make_draft, RULE_ID, FLAGGED, NOT_FLAGGED)
+    assert len(missed) <= 1 and len(alarms) <= 1, f"missed {missed}, false alarms {alarms}"

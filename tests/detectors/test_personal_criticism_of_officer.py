@@ -3,6 +3,7 @@ negatives from its "Not flagged" text (rules.md section 6). People are from test
 
 from __future__ import annotations
 
+import learned
 import pytest
 
 RULE_ID = "personal-criticism-of-officer"
@@ -154,14 +155,38 @@ NOT_FLAGGED = [
 ]
 
 
-@pytest.mark.parametrize("fields", FLAGGED)
-def test_flagged(check, make_draft, fields):
-    [finding] = check(make_draft(**fields), rules=[RULE_ID])
-    assert finding.rule == RULE_ID
-    assert finding.citations == CITES
-    assert finding.note and finding.evidence
+JUDGED = [
+    pytest.param(
+        dict(sender="member:Imogen", to="officer:Jasper", body="Some words."), id="member-to-officer"
+    ),
+    pytest.param(
+        dict(sender="officer:Oswin", to="officer:Lionel", body="Some words."), id="officer-to-officer"
+    ),
+    pytest.param(
+        dict(sender="member:Imogen", to="news@gazette.example", body="Some words."), id="member-to-press"
+    ),
+]
+NOT_JUDGED = [
+    pytest.param(
+        dict(sender="angry.resident@gmail.com", to="officer:Jasper", body="Some words."), id="resident"
+    ),
+    pytest.param(
+        dict(sender="reporter@gazette.example", to="officer:Jasper", body="Some words."), id="journalist"
+    ),
+]
 
 
-@pytest.mark.parametrize("fields", NOT_FLAGGED)
-def test_not_flagged(check, make_draft, fields):
-    assert check(make_draft(**fields), rules=[RULE_ID]) == []
+@pytest.mark.parametrize("fields", JUDGED)
+def test_the_model_decides_when_the_roles_fit(check, make_draft, model_says, fields):
+    learned.assert_judged(check, make_draft, model_says, RULE_ID, fields)
+
+
+@pytest.mark.parametrize("fields", NOT_JUDGED)
+def test_never_flagged_when_the_roles_do_not_fit(check, make_draft, model_says, fields):
+    learned.assert_not_judged(check, make_draft, model_says, RULE_ID, fields)
+
+
+@pytest.mark.slow
+def test_shipped_model_on_cases_written_from_the_rule(check, make_draft):
+    missed, alarms = learned.shipped_model_errors(check, make_draft, RULE_ID, FLAGGED, NOT_FLAGGED)
+    assert len(missed) <= 1 and len(alarms) <= 1, f"missed {missed}, false alarms {alarms}"

@@ -1,5 +1,6 @@
 """political-comment-on-council-email: rules.md section 2, cases written from the rule text."""
 
+import learned
 import pytest
 
 RULE_ID = "political-comment-on-council-email"
@@ -123,24 +124,37 @@ NOT_FLAGGED = [
 ]
 
 
-@pytest.mark.parametrize("fields", FLAGGED)
-def test_flagged(check, make_draft, fields):
-    [finding] = check(make_draft(**fields), rules=[RULE_ID])
-    assert finding.rule == RULE_ID
-    assert "CAM 11.5" in finding.citations and finding.note
-    assert (
-        finding.evidence
-        and finding.evidence[0].where in ("body", "subject")
-        or finding.evidence[0].where.startswith("attachment:")
-    )
+JUDGED = [
+    pytest.param(
+        dict(sender="member:Evander", to="officer:Kieran", body="Some words."), id="member-council-address"
+    ),
+    pytest.param(dict(sender="officer:Kieran", to="member:Evander", body="Some words."), id="officer"),
+]
+NOT_JUDGED = [
+    pytest.param(
+        dict(sender="personal:Lorcan", to="member:Beatrix", body="Some words."), id="member-personal-address"
+    ),
+    pytest.param(dict(sender="voter@example.org", to="officer:Kieran", body="Some words."), id="outsider"),
+]
 
 
-@pytest.mark.parametrize("fields", NOT_FLAGGED)
-def test_not_flagged(check, make_draft, fields):
-    assert check(make_draft(**fields), rules=[RULE_ID]) == []
+@pytest.mark.parametrize("fields", JUDGED)
+def test_the_model_decides_when_the_roles_fit(check, make_draft, model_says, fields):
+    learned.assert_judged(check, make_draft, model_says, RULE_ID, fields)
 
 
-def test_quoted_campaigning_is_not_the_senders_words(check, make_draft):
+@pytest.mark.parametrize("fields", NOT_JUDGED)
+def test_never_flagged_when_the_roles_do_not_fit(check, make_draft, model_says, fields):
+    learned.assert_not_judged(check, make_draft, model_says, RULE_ID, fields)
+
+
+@pytest.mark.slow
+def test_shipped_model_on_cases_written_from_the_rule(check, make_draft):
+    missed, alarms = learned.shipped_model_errors(check, make_draft, RULE_ID, FLAGGED, NOT_FLAGGED)
+    assert len(missed) <= 1 and len(alarms) <= 1, f"missed {missed}, false alarms {alarms}"
+
+
+def test_quoted_campaigning_is_not_the_senders_words(check, make_draft, model_says):
     body = (
         "Thanks, I'll pass this to the events team.\n\nKieran\n\n"
         "________________________________\nFrom: Evander Stallybrass <cllr.evander.stallybrass@ashdown.gov.uk>\n"
@@ -150,4 +164,5 @@ def test_quoted_campaigning_is_not_the_senders_words(check, make_draft):
     message = make_draft(
         sender="officer:Kieran", to=["member:Evander"], subject="RE: Fete", body=body, compose_type="reply"
     )
-    assert check(message, rules=[RULE_ID]) == []
+    with model_says(RULE_ID, 0.99, when=lambda text: "Vote" in text):
+        assert check(message, rules=[RULE_ID]) == []

@@ -2,7 +2,7 @@
 
 ``write_mail(folder)`` writes Ashdown's (fictional) mail for Monday 2 to Thursday 5 March 2026
 (Europe/London is on GMT then, so local times are UTC): each day ``day - 1`` replies to all
-members by a member (reply-all-members and political-comment findings) and one clear officer
+members by a member (a reply-all-members finding) and one clear officer
 message; on the 3rd an officer sends a resident's personal data to a councillor's gmail
 address (high severity, masked evidence); a member's enquiry of 16 February is never answered
 (overdue) and one of 18 February is answered; one message is dated 7 March (outside the
@@ -51,7 +51,7 @@ def messages() -> list[tuple[str, bytes]]:
             when = dt.datetime(2026, 3, day, 9 + n, 15, tzinfo=dt.UTC)
             out.append((f"2026-03-{day:02d}-reply-{n}.eml", eml(
                 when, BEATRIX, "All Councillors <all.councillors@ashdown.gov.uk>", f"Re: Budget amendment {day}.{n}",
-                "I agree with the proposal and will vote for it.", f"reply-{day}-{n}",
+                "I agree with the proposal and will support it at Full Council.", f"reply-{day}-{n}",
                 ("In-Reply-To: <budget-original@ashdown.gov.uk>",))))  # fmt: skip
         out.append((f"2026-03-{day:02d}-visit.eml", eml(
             dt.datetime(2026, 3, day, 14, 0, tzinfo=dt.UTC), OSWIN, MARISOL, f"Site visit {day}",
@@ -73,7 +73,7 @@ def messages() -> list[tuple[str, bytes]]:
         ("In-Reply-To: <enquiry-potholes@ashdown.gov.uk>",))))  # fmt: skip
     out.append(("2026-03-07-later.eml", eml(
         dt.datetime(2026, 3, 7, 9, 0, tzinfo=dt.UTC), BEATRIX, "All Councillors <all.councillors@ashdown.gov.uk>",
-        "Re: Weekend", "I agree with the proposal and will vote for it.", "later",
+        "Re: Weekend", "I agree with the proposal and will support it at Full Council.", "later",
         ("In-Reply-To: <budget-original@ashdown.gov.uk>",))))  # fmt: skip
     return out
 

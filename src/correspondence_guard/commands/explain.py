@@ -147,6 +147,8 @@ def _explain_rule(out: _Out, rule_id: str, policy: Any, default: Any) -> None:
     out.line(cfg.note, indent=2)
     out.heading("Protocol")
     _citations(out, list(cfg.cite))
+    if REGISTRY[rule_id].gate is not None:
+        _model(out, rule_id, policy)
     _params(
         out,
         REGISTRY[rule_id].params,
@@ -158,6 +160,32 @@ def _explain_rule(out: _Out, rule_id: str, policy: Any, default: Any) -> None:
     out.line(
         f"Also set per rule: enabled, severity, on_send, title, note, cite (rules.{rule_id}).", style="dim"
     )
+
+
+def _model(out: _Out, rule_id: str, policy: Any) -> None:
+    """The learned model behind a language rule: which one, the threshold in force, how it scored."""
+    from correspondence_guard.detectors.language import model_card
+
+    card = model_card(policy.settings.language_model)
+    out.heading("Language model")
+    if not card:
+        out.line("(no model card found)", indent=2)
+        return
+    configured = getattr(policy.params[rule_id], "threshold", None)
+    own = card.get("thresholds", {}).get(rule_id)
+    threshold = (
+        f"{configured} (set by the policy; the model's own: {own})" if configured is not None else f"{own}"
+    )
+    out.line(f"model: {card.get('name')} {card.get('version')} ({card.get('design')})", indent=2)
+    out.line(f"training data sha256: {card.get('data_sha256')}", indent=2)
+    out.line(f"threshold: {threshold}", indent=2)
+    held = card.get("heldout", {}).get(rule_id)
+    if held:
+        councils = ", ".join(card.get("heldout_councils", []))
+        out.line(
+            f"on councils it never saw ({councils}): precision {held['precision']:.2f}, recall {held['recall']:.2f}",
+            indent=2,
+        )
 
 
 def _explain_thread_rule(out: _Out, policy: Any, default: Any) -> None:

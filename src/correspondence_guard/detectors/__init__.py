@@ -18,6 +18,8 @@ for _info in pkgutil.iter_modules(__path__):
     if isinstance(_rule, Rule):
         if _rule.id in REGISTRY:
             raise RuntimeError(f"two detectors declare rule id {_rule.id!r}")
-        REGISTRY[_rule.id] = Rule(_rule.id, _rule.params, _rule.detect, (_module.__doc__ or "").strip())
+        REGISTRY[_rule.id] = Rule(
+            _rule.id, _rule.params, _rule.detect, (_module.__doc__ or "").strip(), _rule.gate
+        )
 
 __all__ = ["REGISTRY", "Context", "Rule"]

@@ -30,6 +30,9 @@ class Rule:
     params: type[BaseModel]
     detect: Callable[[Message, Context, Any], Iterable[Hit]]
     doc: str = ""
+    # a learned language rule: whether the rule looks at this message at all (who sends it, to
+    # whom); the model only judges the sentences of messages that pass
+    gate: Callable[[Message, Context], bool] | None = None
 
 
 _LOADED: dict[str, Language] = {}

@@ -1,72 +1,37 @@
 """political-comment-on-council-email: party-political comment sent from a council address.
 
-Flags, in the sender's own words or an attachment: campaigning or electioneering (vote for,
-canvassing, leaflets, campaign events, party fundraising, winning a seat), and promoting or
-attacking a party or its politicians in party terms (a party named in the same sentence as
-partisan or electoral language). Any campaigning by an officer is flagged; the reason says
-when it falls in a pre-election period. Not flagged: neutral factual mentions of parties or
-groups (group briefings, signatures), ordinary words (conservative estimate, green waste,
-labour costs, reform of a procedure), guidance that tells people what not to do, political
-views sent from a personal address. Spec: rules.md section 2.
+Campaigning or electioneering (asking for votes, canvassing, leaflets, campaign events, party
+fundraising), promoting or attacking a party or its politicians in party terms, or attacking
+adopted council policy in political terms — in the sender's own words or an attached document,
+from a member or an officer (any campaigning by an officer breaches political neutrality);
+the reason says when it falls in a pre-election period.
+Not flagged: neutral, factual mentions of parties and groups (a group briefing, committee
+places, a signature), ordinary words (conservative estimate, green waste, labour costs), and
+political views sent from a personal address (the gate: only council senders are judged).
+Judged by the learned language model on each of the sender's own sentences; ``threshold``
+trades precision against recall. Spec: rules.md section 2.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Iterator
 
-import regex
-from pydantic import BaseModel, ConfigDict, Field
-
-from correspondence_guard.detectors.base import Context, Rule, attachment_segments, own_segments
-from correspondence_guard.detectors.lexicon import sentences, terms_pattern
-from correspondence_guard.findings import Evidence, Hit
+from correspondence_guard.detectors import language
+from correspondence_guard.detectors.base import Context, Rule
+from correspondence_guard.findings import Hit
 from correspondence_guard.message import Message
 
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    parties: list[str] = Field(
-        default_factory=list, description="party names and nicknames, matched with their capitals as written"
-    )
-    ordinary_followers: list[str] = Field(
-        default_factory=list,
-        description="words after a party name that make it ordinary (estimate, waste...)",
-    )
-    campaign_terms: list[str] = Field(default_factory=list, description="campaigning and electioneering")
-    partisan_terms: list[str] = Field(
-        default_factory=list, description="attack or promotion words that make a party mention partisan"
-    )
-    guidance_terms: list[str] = Field(
-        default_factory=list, description="a sentence with these explains the rules rather than campaigns"
-    )
+ID = "political-comment-on-council-email"
 
 
-def _party_names(params: Params, ctx: Context) -> tuple[str, ...]:
-    names = set(params.parties) | {
-        m.party for m in ctx.directory.members if m.party and m.party != "Independent"
-    }
-    return tuple(sorted(names, key=lambda n: (-len(n), n)))
+class Params(language.Params):
+    pass
 
 
-def _party_pattern(params: Params, ctx: Context) -> regex.Pattern[str]:
-    return _compile_party(_party_names(params, ctx), tuple(params.ordinary_followers))
-
-
-@functools.cache
-def _compile_vote(names: tuple[str, ...]) -> regex.Pattern[str]:
-    """Asking for votes for a party by name: "vote Conservative", "voting for the Greens"."""
-    alternatives = "|".join(regex.escape(n) for n in names) or "(?!x)x"
-    return regex.compile(rf"(?i:\bvot(?:e|ing)\s+(?:for\s+)?(?:the\s+)?)(?:{alternatives})(?![\w-])")
-
-
-@functools.cache
-def _compile_party(names: tuple[str, ...], ordinary_followers: tuple[str, ...]) -> regex.Pattern[str]:
-    followers = "|".join(regex.escape(w) for w in ordinary_followers) or "(?!x)x"
-    alternatives = "|".join(regex.escape(n) for n in names)
-    # Case-sensitive on purpose: "Labour" and "Green" are parties, "labour costs" and "green waste" are not.
-    return regex.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])(?!\s+(?i:{followers})\b)")
+def gate(message: Message, ctx: Context) -> bool:
+    """Sent from a council address (views sent from a personal address are not on council e-mail)."""
+    return message.sender is not None and ctx.directory.is_council_domain(message.sender.email)
 
 
 def _in_period(message: Message, ctx: Context) -> bool:
@@ -75,30 +40,11 @@ def _in_period(message: Message, ctx: Context) -> bool:
 
 
 def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
-    if message.sender is None or not ctx.directory.is_council_domain(message.sender.email):
-        return  # views sent from a personal address are not on council e-mail
-    party = _party_pattern(params, ctx)
-    vote = _compile_vote(_party_names(params, ctx))
-    campaign = terms_pattern(params.campaign_terms)
-    partisan = terms_pattern(params.partisan_terms)
-    guidance = terms_pattern(params.guidance_terms)
-    officer = ctx.sender_officer(message) is not None
-    for where, text in own_segments(message) + attachment_segments(message):
-        for sentence in sentences(text):
-            if guidance.search(sentence):
-                continue
-            c = campaign.search(sentence) or vote.search(sentence)
-            p = party.search(sentence)
-            a = partisan.search(sentence) if p else None
-            if c or (p and a):
-                who = "an officer" if officer else "a member"
-                what = "campaigning" if c else f"party-political comment ({p.group(0) if p else ''})"
-                period = " during the pre-election period" if _in_period(message, ctx) else ""
-                yield Hit(
-                    reason=f"{what} by {who} from a council address{period}",
-                    evidence=(Evidence(where, sentence),),
-                )
-                return
+    if not gate(message, ctx) or not (found := language.evidence(message, ctx, ID, params, documents=True)):
+        return
+    who = "an officer" if ctx.sender_officer(message) is not None else "a member"
+    period = " during the pre-election period" if _in_period(message, ctx) else ""
+    yield Hit(reason=f"party-political comment by {who} from a council address{period}", evidence=found)
 
 
-RULE = Rule(id="political-comment-on-council-email", params=Params, detect=detect)
+RULE = Rule(id=ID, params=Params, detect=detect, gate=gate)
