@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -146,3 +147,57 @@ def test_store_from_the_config_file_in_a_real_process(cli: Cli, store_url: str, 
 def test_errors_are_one_line(run: Cli, args: list[str], message: str) -> None:
     code, out, err = run("findings", *args, env={"CG_CONFIG": "", "CG_STORE__URL": ""})
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_training_export_labels_reported_findings_as_hard_negatives(run: Cli, tmp_path: Path) -> None:
+    """The learned rules' findings become a council folder for retraining: a finding reported
+    from the add-in as a false positive is a hard negative, the rest are positives; the folder
+    passes the corpus checks and holds no other rule's findings."""
+    from correspondence_guard.training import corpus
+
+    url = f"sqlite:///{tmp_path / 'cg.db'}"
+    store = Store(url)
+    rows = (
+        (
+            "<p@x>",
+            "undue-pressure-on-officer",
+            "Have it on my desk by five or the Leader hears of it.",
+            "Depot",
+        ),
+        ("<q@x>", "undue-pressure-on-officer", "Could you let me know by Friday?", "Verges"),
+        ("<r@x>", "reply-all-members", "all.councillors@ashdown.gov.uk", "Budget"),
+    )
+    for key, rule, sentence, subject in rows:
+        meta = MessageMeta(
+            message_key=key,
+            message_id=key,
+            date=dt.datetime(2026, 3, 2, 10, tzinfo=UTC),
+            sender="cllr.beatrix.quennell@ashdown.gov.uk",
+            sender_role="member",
+            recipient_classes=("officer",),
+            subject=subject,
+        )
+        where = "recipients" if rule == "reply-all-members" else "body"
+        finding = dataclasses.replace(_finding(rule, sentence), evidence=(Evidence(where, sentence),))
+        store.record(meta, Report("x", (finding,)))
+    store.add_feedback("kieran", "undue-pressure-on-officer", "a polite deadline", subject="Verges")
+    store.close()
+    out = tmp_path / "ours"
+    directory = Path(__file__).parent / "data" / "directory.yaml"
+    code, stdout, err = run("findings", "--store", url, "--training-out", out, "--directory", directory)
+    assert code == 0, err
+    assert "2 message(s)" in stdout and "1 flagged, 1 reported" in stdout
+    council = corpus.load_council(out)
+    assert corpus.validate(council) == []
+    by_subject = {m.data["subject"]: m for m in council.messages}
+    assert by_subject["Depot"].rules == ["undue-pressure-on-officer"]
+    assert by_subject["Depot"].evidence["undue-pressure-on-officer"] == [rows[0][2]]
+    assert by_subject["Verges"].rules == [] and by_subject["Verges"].data["negative_for"] == [
+        "undue-pressure-on-officer"
+    ]
+    assert "Budget" not in by_subject  # a structural rule's finding is not language to learn from
+
+
+def test_training_export_needs_the_directory(run: Cli, store_url: str, tmp_path: Path) -> None:
+    code, _, err = run("findings", "--store", store_url, "--training-out", tmp_path / "x")
+    assert code == 2 and "--directory" in err

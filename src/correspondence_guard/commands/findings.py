@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--rule", metavar="ID", help="only this rule's findings")
     p.add_argument("--format", choices=["text", "jsonl", "csv"], default="text")
+    p.add_argument(
+        "--training-out",
+        metavar="DIR",
+        help="instead of listing: write the learned rules' findings, with add-in feedback and "
+        "overrides as hard negatives, as a council folder to retrain on (needs --directory)",
+    )
+    p.add_argument("--directory", metavar="FILE", help="the council directory (for --training-out)")
     p.set_defaults(func=run)
 
 
@@ -110,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             f"{url.removeprefix('sqlite:///')}: no such store (has watch run yet?)"
         )
     store = Store(url, create=False)
+    if args.training_out:
+        return _export(store, args)
     out = sys.stdout
     try:
         items = store.iter_findings(since=args.since, until=args.until, rule=args.rule)
@@ -138,4 +147,33 @@ def run(args: argparse.Namespace) -> int:
         raise CorrespondenceGuardError(f"cannot read the store: {type(exc).__name__}") from None
     finally:
         store.close()
+    return 0
+
+
+def _export(store: Any, args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from correspondence_guard.directory import load_directory
+    from correspondence_guard.training.export import export
+
+    if not args.directory:
+        raise CorrespondenceGuardError("--training-out needs --directory FILE (the council directory)")
+    try:
+        positives, negatives = export(
+            store.iter_findings(since=args.since, until=args.until, rule=args.rule),
+            store.list_feedback(args.since),
+            store.list_overrides(args.since),
+            load_directory(args.directory),
+            Path(args.directory),
+            Path(args.training_out),
+        )
+    except sa.exc.SQLAlchemyError as exc:
+        raise CorrespondenceGuardError(f"cannot read the store: {type(exc).__name__}") from None
+    finally:
+        store.close()
+    print(
+        f"{positives + negatives} message(s) written to {args.training_out} ({positives} flagged, "
+        f"{negatives} reported or overridden): check the labels, then "
+        f"correspondence-guard train --extra {args.training_out} --out DIR"
+    )
     return 0
