@@ -44,3 +44,38 @@ def shipped_model_errors(
     missed = [p.id for p in flagged if not check(make_draft(**p.values[0]), rules=[rule])]
     alarms = [p.id for p in not_flagged if check(make_draft(**p.values[0]), rules=[rule])]
     return missed, alarms
+
+
+def rule_tests(
+    rule: str,
+    judged: Sequence[Any],
+    not_judged: Sequence[Any],
+    flagged: Sequence[Any],
+    not_flagged: Sequence[Any],
+    misses: int,
+    alarms: int,
+) -> tuple[Callable[..., None], Callable[..., None], Callable[..., None]]:
+    """The three tests every learned rule's test file has, bound to its own cases:
+    the gate with the model's verdict fixed both ways, and the shipped model on cases written
+    from the rule's text (at most ``misses`` missed and ``alarms`` false alarms)."""
+
+    @pytest.mark.parametrize("fields", judged)
+    def test_the_model_decides_when_the_roles_fit(check, make_draft, model_says, fields):  # type: ignore[no-untyped-def]
+        assert_judged(check, make_draft, model_says, rule, fields)
+
+    @pytest.mark.parametrize("fields", not_judged)
+    def test_never_flagged_when_the_roles_do_not_fit(check, make_draft, model_says, fields):  # type: ignore[no-untyped-def]
+        assert_not_judged(check, make_draft, model_says, rule, fields)
+
+    @pytest.mark.slow
+    def test_shipped_model_on_cases_written_from_the_rule(check, make_draft):  # type: ignore[no-untyped-def]
+        missed, false_alarms = shipped_model_errors(check, make_draft, rule, flagged, not_flagged)
+        assert len(missed) <= misses and len(false_alarms) <= alarms, (
+            f"missed {missed}, false alarms {false_alarms}"
+        )
+
+    return (
+        test_the_model_decides_when_the_roles_fit,
+        test_never_flagged_when_the_roles_do_not_fit,
+        test_shipped_model_on_cases_written_from_the_rule,
+    )

@@ -278,17 +278,8 @@ NOT_JUDGED = [
 ]
 
 
-@pytest.mark.parametrize("fields", JUDGED)
-def test_the_model_decides_when_the_roles_fit(check, make_draft, model_says, fields):
-    learned.assert_judged(check, make_draft, model_says, RULE_ID, fields)
-
-
-@pytest.mark.parametrize("fields", NOT_JUDGED)
-def test_never_flagged_when_the_roles_do_not_fit(check, make_draft, model_says, fields):
-    learned.assert_not_judged(check, make_draft, model_says, RULE_ID, fields)
-
-
-@pytest.mark.slow
-def test_shipped_model_on_cases_written_from_the_rule(check, make_draft):
-    missed, alarms = learned.shipped_model_errors(check, make_draft, RULE_ID, FLAGGED, NOT_FLAGGED)
-    assert len(missed) <= 2 and len(alarms) <= 1, f"missed {missed}, false alarms {alarms}"
+(
+    test_the_model_decides_when_the_roles_fit,
+    test_never_flagged_when_the_roles_do_not_fit,
+    test_shipped_model_on_cases_written_from_the_rule,
+) = learned.rule_tests(RULE_ID, JUDGED, NOT_JUDGED, FLAGGED, NOT_FLAGGED, misses=2, alarms=1)
