@@ -10,6 +10,7 @@ batches, mean-pooled over their tokens and normalised, as sentence-transformers 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import numpy as np
 
 from correspondence_guard.errors import PolicyError
 
-MAX_TOKENS = 128  # a sentence longer than this is judged on its first 128 word pieces
+MAX_TOKENS = 128
+CACHE_SIZE = 2048  # sentences whose vectors are kept (1.5 KB each)  # a sentence longer than this is judged on its first 128 word pieces
 _HEADS = 12
 _EPS = 1e-12
 
@@ -70,6 +72,7 @@ class Encoder:
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()
         self.w = {k: v.astype(np.float32) for k, v in load_file(str(folder / "model.safetensors")).items()}
+        self._cache: OrderedDict[str, np.ndarray[Any, Any]] = OrderedDict()
         self.layers = 1 + max(int(k.split(".")[2]) for k in self.w if k.startswith("encoder.layer."))
         # pre-transposed weights, so each projection is one matmul
         for k in [
@@ -80,16 +83,31 @@ class Encoder:
             self.w[k] = np.ascontiguousarray(self.w[k].T)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray[Any, Any]:
-        """Unit vectors, one row per text (texts of similar length are batched together)."""
+        """Unit vectors, one row per text (texts of similar length are batched together).
+
+        The last ``CACHE_SIZE`` sentences' vectors are kept: a draft is checked in the task
+        pane and again on send, and a reply repeats its writer's usual lines."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
+        todo = [i for i, t in enumerate(texts) if t not in self._cache]
+        for i, t in enumerate(texts):
+            if t in self._cache:
+                out[i] = self._cache[t]
+                self._cache.move_to_end(t)
+        if not todo:
             return out
-        encodings = self.tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        encodings = self.tokenizer.encode_batch([texts[i] for i in todo])
+        order = sorted(range(len(todo)), key=lambda k: len(encodings[k].ids))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            out[chunk] = self._forward([encodings[i].ids for i in chunk])
+            out[[todo[k] for k in chunk]] = self._forward([encodings[k].ids for k in chunk])
+        for i in todo:
+            self._cache[texts[i]] = out[i].copy()
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
         return out
+
+    def cache_clear(self) -> None:
+        self._cache.clear()
 
     def _forward(self, ids_list: list[list[int]]) -> np.ndarray[Any, Any]:
         w = self.w
