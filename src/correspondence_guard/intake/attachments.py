@@ -46,13 +46,17 @@ def _xlsx(data: bytes) -> str:
 
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     parts: list[str] = []
+    size = 0  # a running total: summing every part after each row is quadratic in the rows
     for sheet in book.worksheets:
         for row in sheet.iter_rows(values_only=True):
             cells = [str(c) for c in row if c is not None]
             if cells:
                 parts.append(", ".join(cells))
-            if sum(map(len, parts)) > MAX_TEXT:
+                size += len(parts[-1]) + 1
+            if size > MAX_TEXT:
                 break
+        if size > MAX_TEXT:
+            break
     book.close()
     return "\n".join(parts)
 

@@ -33,6 +33,15 @@ _DISCLAIMER = re.compile(
 )
 
 
+_WROTE_MAX = 600  # an "On <date>, <name> wrote:" line is short; prose is never searched for one
+
+
+def _could_be_wrote_line(text: str) -> bool:
+    """Cheap test before the "On ..., X wrote:" search, whose lazy groups are quadratic or worse
+    on a long line of prose with many commas."""
+    return len(text) <= _WROTE_MAX and "wrote:" in text.lower()
+
+
 def _header_block(lines: list[str], start: int) -> tuple[QuotedHeader, int] | None:
     """Parse a ``From:/Sent:/To:/Cc:/Subject:`` block starting at ``lines[start]``."""
     fields: dict[str, str] = {}
@@ -138,13 +147,19 @@ def split_body(text: str, sender_name: str = "") -> Body:
             block = _header_block(quoted_lines, i)
             if block:
                 headers.append(block[0])
-        elif m := re.match(r"^\s*>?\s*on\b.*?,\s*(.+?)\s*wrote:", bare, re.I):
+        elif _could_be_wrote_line(bare) and (
+            m := re.match(r"^\s*>?\s*on\b.*?,\s*(.+?)\s*wrote:", bare, re.I)
+        ):
             found = parse_addresses(m.group(1))
             if found:
                 headers.append(QuotedHeader(sender=found[0]))
     # Join an "On ... <a@x.=\ngov.uk> wrote:" that the quoting wrapped, then parse it
-    joined = " ".join(x.lstrip("> ") for x in quoted_lines[:3])
-    if not headers and (m := re.search(r"on\b.*?,\s*(.+?)\s*wrote:", joined, re.I)):
+    joined = " ".join(x.lstrip("> ") for x in quoted_lines[:3])[:_WROTE_MAX]
+    if (
+        not headers
+        and _could_be_wrote_line(joined)
+        and (m := re.search(r"on\b.*?,\s*(.+?)\s*wrote:", joined, re.I))
+    ):
         found = parse_addresses(m.group(1))
         if found:
             headers.append(QuotedHeader(sender=found[0]))

@@ -1,0 +1,79 @@
+"""Hostile or malformed input costs bounded time and gives a clear answer (issue 11).
+
+Each case is one that took from seconds to minutes, or failed with an unexpected error,
+before its fix. The budgets are generous: they catch a return of quadratic or worse
+behaviour, not a slow machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from correspondence_guard.errors import MessageError
+from correspondence_guard.intake.body import split_body
+from correspondence_guard.intake.draft import parse_draft
+from correspondence_guard.intake.html import html_to_text
+
+BUDGET_S = 5.0
+PROSE = "On the subject of the budget, the council, the members, and officers agreed, " * 80  # 6 KB
+
+
+def _timed(fn, *args):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - started
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("Hi\n\n> " + PROSE, id="6KB-quoted-paragraph"),
+        pytest.param("Hi\n\n> " + PROSE * 33, id="200KB-gmail-quoting"),
+        pytest.param("Hi\n\nOn " + PROSE * 33 + "\n> and so on", id="200KB-line-opening-with-on"),
+    ],
+)
+def test_quoted_prose_is_split_in_linear_time(text: str) -> None:
+    body, took = _timed(split_body, text)
+    assert took < BUDGET_S
+    assert body.new_text.startswith("Hi") and "budget" in body.new_text + body.quoted_text
+
+
+def test_an_on_wrote_line_is_still_found_after_the_guard() -> None:
+    body = split_body(
+        "Thanks.\n\nOn Mon, 2 Mar 2026, Kieran Reddaway <kieran.reddaway@ashdown.gov.uk> wrote:\n> Hello"
+    )
+    assert body.new_text == "Thanks." and body.quoted_headers[0].sender is not None
+    assert body.quoted_headers[0].sender.email == "kieran.reddaway@ashdown.gov.uk"
+
+
+@pytest.mark.parametrize(
+    "html", ["<" * 2_000_000, "<p>" + "a b " * 500_000], ids=["2MB-of-<", "2MB-paragraph"]
+)
+def test_html_to_text_is_linear(html: str) -> None:
+    text, took = _timed(html_to_text, html)
+    assert took < BUDGET_S and text
+
+
+def test_stray_angle_brackets_stay_text_and_tags_still_work() -> None:
+    assert html_to_text("<p>a < b and 3<4</p><p>next</p>") == "a < b and 3<4\n\nnext"
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"subject": "x", "n": ' + "9" * 5000 + "}", "not a valid draft"),
+    ],
+    ids=["100k-deep-nesting", "5000-digit-integer"],
+)
+def test_hostile_json_drafts_are_not_valid_drafts(data: str, problem: str) -> None:
+    with pytest.raises(MessageError, match=problem):
+        parse_draft(data)
+
+
+def test_a_normal_draft_still_parses() -> None:
+    message = parse_draft(json.dumps({"subject": "Bins", "body": {"text": "Thanks"}}))
+    assert message.subject == "Bins"
