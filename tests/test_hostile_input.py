@@ -77,3 +77,15 @@ def test_hostile_json_drafts_are_not_valid_drafts(data: str, problem: str) -> No
 def test_a_normal_draft_still_parses() -> None:
     message = parse_draft(json.dumps({"subject": "Bins", "body": {"text": "Thanks"}}))
     assert message.subject == "Bins"
+
+
+def test_a_100kb_word_does_not_blow_up_the_word_index() -> None:
+    import resource
+
+    from correspondence_guard.detectors.lexicon import MAX_ANCHOR, word_beginnings
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    found, took = _timed(word_beginnings, "x" * 100_000 + " ordinary words")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert took < BUDGET_S and grown_mb < 200
+    assert "x" * MAX_ANCHOR in found and "ordinary" in found and "ord" in found

@@ -24,18 +24,33 @@ def _compile(terms: tuple[str, ...]) -> regex.Pattern[str]:
 _WORDS = regex.compile(r"\w+")
 
 
+# Beginnings longer than this are not kept: every prefix of a 100 KB "word" would take GBs.
+# A term whose first word is longer is always tried (Terms._always).
+MAX_ANCHOR = 40
+_CACHED_TEXT = 20_000  # longer texts are not kept in the cache below
+
+
 @functools.lru_cache(maxsize=8192)
 def _beginnings(word: str) -> frozenset[str]:
-    return frozenset(word[:k] for k in range(1, len(word) + 1))
+    return frozenset(word[:k] for k in range(1, min(len(word), MAX_ANCHOR) + 1))
+
+
+def word_beginnings(text: str) -> frozenset[str]:
+    """Every beginning (up to MAX_ANCHOR characters) of every word of ``text``, lower-cased: an
+    anchor occurs in the text (as the start of a word, with any ending: "botch" in "botched")
+    exactly when it is in this set."""
+    return _cached_beginnings(text) if len(text) <= _CACHED_TEXT else _word_beginnings(text)
 
 
 @functools.lru_cache(maxsize=1024)
-def word_beginnings(text: str) -> frozenset[str]:
-    """Every beginning of every word of ``text``, lower-cased: an anchor occurs in the text (as
-    the start of a word, with any ending: "botch" in "botched") exactly when it is in this set."""
+def _cached_beginnings(text: str) -> frozenset[str]:
+    return _word_beginnings(text)
+
+
+def _word_beginnings(text: str) -> frozenset[str]:
     found: set[str] = set()
     for word in set(_WORDS.findall(text.lower())):
-        found |= _beginnings(word)
+        found |= _beginnings(word[:MAX_ANCHOR])
     return frozenset(found)
 
 
@@ -52,7 +67,7 @@ class Terms:
         self.pattern = _compile(terms)
         firsts = [_WORDS.match(t.strip().lower()) for t in terms if t.strip()]
         # a term that does not start with a word character ("£", "#") is always tried
-        self._always = any(m is None for m in firsts)
+        self._always = any(m is None or len(m.group(0)) > MAX_ANCHOR for m in firsts)
         self._firsts = frozenset(m.group(0) for m in firsts if m is not None)
 
     def maybe_in(self, text: str) -> bool:
