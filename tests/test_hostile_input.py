@@ -89,3 +89,30 @@ def test_a_100kb_word_does_not_blow_up_the_word_index() -> None:
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert took < BUDGET_S and grown_mb < 200
     assert "x" * MAX_ANCHOR in found and "ordinary" in found and "ord" in found
+
+
+@pytest.mark.parametrize("broken", ["Message-Id: <>", "Cc: <", "Bcc: :;(", "To: <"])
+def test_one_broken_header_does_not_stop_the_check_of_the_rest(broken: str) -> None:
+    from correspondence_guard.intake.eml import parse_eml
+
+    raw = (
+        "From: Cllr Beatrix Quennell <cllr.beatrix.quennell@ashdown.gov.uk>\n"
+        "To: Kieran Reddaway <kieran.reddaway@ashdown.gov.uk>\n"
+        f"{broken}\nSubject: The bins\n\nPlease look at the bins.\n"
+    ).encode()
+    if broken.startswith("To:"):
+        raw = raw.replace(b"To: Kieran Reddaway <kieran.reddaway@ashdown.gov.uk>\n", b"")
+    message = parse_eml(raw)
+    assert message.sender is not None and message.sender.email == "cllr.beatrix.quennell@ashdown.gov.uk"
+    assert message.subject == "The bins" and "look at the bins" in message.body.new_text
+
+
+@pytest.mark.parametrize(
+    "subject", ["x" * 5_000_000, "Re: " * 1_000_000], ids=["5MB-subject", "a-million-Re"]
+)
+def test_huge_headers_are_cut_not_choked_on(subject: str) -> None:
+    from correspondence_guard.intake.eml import MAX_HEADER_CHARS, parse_eml
+
+    raw = f"From: a@example.org\nTo: b@example.org\nSubject: {subject}\n\nHello\n".encode()
+    message, took = _timed(parse_eml, raw)
+    assert took < BUDGET_S and 0 < len(message.subject) <= MAX_HEADER_CHARS

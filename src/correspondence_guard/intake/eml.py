@@ -29,12 +29,41 @@ _REPLY = ("re:", "aw:", "sv:", "antw:")
 _FORWARD = ("fw:", "fwd:", "wg:", "tr:")
 
 
+# A header longer than this is judged on its beginning (a 5 MB Subject took minutes).
+MAX_HEADER_CHARS = 16_000
+
+
+def _cut_long_headers(raw: bytes) -> bytes:
+    """Cut each header to MAX_HEADER_CHARS before the stdlib parses it (its header parser is
+    slow beyond linear on megabytes); the body is left as it is."""
+    end = raw.find(b"\n\n")
+    end = len(raw) if end < 0 else end
+    crlf = raw.find(b"\r\n\r\n")
+    if 0 <= crlf < end:
+        end = crlf
+    head = raw[:end]
+    if len(head) <= MAX_HEADER_CHARS:
+        return raw
+    out: list[bytes] = []
+    size = 0
+    for line in head.split(b"\n"):
+        folded = line[:1] in (b" ", b"\t")
+        size = size + len(line) if folded else len(line)
+        if folded and size > MAX_HEADER_CHARS:
+            continue  # the rest of an overlong folded header
+        out.append(line[:MAX_HEADER_CHARS].rstrip(b"\r") + (b"\r" if line.endswith(b"\r") else b""))
+    return b"\n".join(out) + raw[end:]
+
+
 def _header(msg: StdMessage, name: str) -> str:
+    """A header's value, decoded; a header the parser cannot read (``Message-Id: <>``,
+    ``From: a@``, ``Bcc: :;(``) is taken as written, so one broken header never stops the
+    message from being checked on the rest."""
     try:
-        value = msg.get(name)
-    except Exception:  # a header the policy cannot parse: fall back to the raw value
-        value = msg.get_all(name, [""])[0] if hasattr(msg, "get_all") else ""
-    return " ".join(str(value or "").split())
+        value = str(msg.get(name) or "")
+    except Exception:  # noqa: BLE001 - any parser failure: fall back to the raw text
+        value = next((str(raw) for key, raw in msg.raw_items() if key.lower() == name.lower()), "")
+    return " ".join(value[:MAX_HEADER_CHARS].split())
 
 
 def _decode_text(payload: bytes, charset: str | None, problems: list[str]) -> str:
@@ -128,6 +157,7 @@ def parse_eml(raw: bytes, max_attachment_bytes: int | None = None) -> Message:
     """
     if not raw or not raw.strip():
         raise MessageError("empty message")
+    raw = _cut_long_headers(raw)
     std = email.message_from_bytes(raw, policy=email.policy.default)
     if not std.keys() and not std.get_payload():
         raise MessageError("not an e-mail message: no headers found")
