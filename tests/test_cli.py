@@ -200,6 +200,12 @@ def test_examples_readme_lists_every_example():
     assert None in table.values(), "there is a clean example"
 
 
+def _known_misses() -> set[str]:
+    """Examples whose row in examples/README.md says the current model misses them."""
+    text = (EXAMPLES / "README.md").read_text("utf-8")
+    return {Path(m).name for m in re.findall(r"^\|\s*`([^`]+)`[^\n]*\*\*Known miss:\*\*", text, re.M)}
+
+
 def test_examples_raise_what_the_readme_says(cli):
     code, out, err = cli(
         "check",
@@ -218,5 +224,7 @@ def test_examples_raise_what_the_readme_says(cli):
         name = Path(path).name
         if rule is None:
             assert found[name] == set(), f"{path} is meant to be clean"
+        elif name in _known_misses():  # the README says so; when the model catches it, update the README
+            assert rule not in found[name], f"{path} is now caught: drop its 'Known miss' note"
         elif rule in REGISTRY:  # rules still being written are checked once their detector lands
             assert rule in found[name], f"{path} should raise {rule}"
