@@ -187,32 +187,36 @@ def model_for(ctx: Context) -> LanguageModel:
 
 
 # One message is scored once for all five rules: the last message's scores are kept.
-_LAST: list[tuple[Message, bool, list[tuple[Sentence, dict[str, float]]]]] = []
+_LAST: list[tuple[Message, list[tuple[Sentence, dict[str, float]]]]] = []
 clears_with_scope(_LAST.clear)
 
 
-def scored(
-    message: Message, ctx: Context, documents: bool = False
-) -> list[tuple[Sentence, dict[str, float]]]:
-    """The sender's own sentences (with ``documents``, their attached documents' too), scored."""
-    for m, docs, result in _LAST:
-        if m is message and docs == documents:
+def scored(message: Message, ctx: Context) -> list[tuple[Sentence, dict[str, float]]]:
+    """The sender's own sentences and their attached documents' (``Sentence.where`` tells which),
+    scored once per message for every learned rule."""
+    for m, result in _LAST:
+        if m is message:
             return result
     from correspondence_guard.detectors import REGISTRY  # the registry imports this module
 
     judged = frozenset(r.id for r in REGISTRY.values() if r.gate is not None and r.gate(message, ctx))
-    sentences = own_sentences(message, documents=documents)
+    sentences = own_sentences(message, documents=True)
     scores = model_for(ctx).score([s.text for s in sentences], rules=judged)
     result = list(zip(sentences, scores, strict=True))
-    _LAST[:] = [(message, documents, result)]
+    _LAST[:] = [(message, result)]
     return result
 
 
 def strongest(
     message: Message, ctx: Context, rule: str, threshold: float, documents: bool = False
 ) -> list[tuple[Sentence, float]]:
-    """The sentences whose score for ``rule`` reaches ``threshold``, strongest first."""
-    found = [(s, cats.get(rule, 0.0)) for s, cats in scored(message, ctx, documents)]
+    """The sentences whose score for ``rule`` reaches ``threshold``, strongest first (with
+    ``documents``, attached documents' lines count too)."""
+    found = [
+        (s, cats.get(rule, 0.0))
+        for s, cats in scored(message, ctx)
+        if documents or not s.where.startswith("attachment:")
+    ]
     return sorted([(s, p) for s, p in found if p >= threshold], key=lambda x: -x[1])
 
 
