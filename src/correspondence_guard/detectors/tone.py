@@ -5,15 +5,11 @@ message is between (a member sender, council staff in To, an outside company). N
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from correspondence_guard.detectors.base import Context, own_segments
 from correspondence_guard.detectors.lexicon import sentences
-from correspondence_guard.directory import AddressClass, Member, Officer
+from correspondence_guard.directory import AddressClass, Member
 from correspondence_guard.message import Address, Message
-
-if TYPE_CHECKING:
-    pass
 
 # --- the sender's own words ---------------------------------------------------------------
 
@@ -54,21 +50,6 @@ def sender_member(message: Message, ctx: Context) -> Member | None:
 def staff_recipients(message: Message, ctx: Context) -> list[Address]:
     """To recipients who are council staff: officers and council mailboxes, not members or lists."""
     return [a for a in message.to if ctx.classify(a.email) in _COUNCIL_STAFF]
-
-
-def officer_recipients(message: Message, ctx: Context) -> list[Officer]:
-    """Directory officers in To."""
-    return [o for a in message.to if (o := ctx.directory.officer(a.email)) is not None]
-
-
-def to_officers_only(message: Message, ctx: Context) -> bool:
-    """Every To recipient is council staff (an officer or a team/service mailbox), and at
-    least one is a directory officer: "you" in the text then means an officer."""
-    return (
-        bool(message.to)
-        and all(ctx.classify(a.email) in _COUNCIL_STAFF for a in message.to)
-        and bool(officer_recipients(message, ctx))
-    )
 
 
 def is_company(ctx: Context, address: Address) -> bool:
