@@ -7,6 +7,7 @@ behaviour, not a slow machine.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -116,3 +117,38 @@ def test_huge_headers_are_cut_not_choked_on(subject: str) -> None:
     raw = f"From: a@example.org\nTo: b@example.org\nSubject: {subject}\n\nHello\n".encode()
     message, took = _timed(parse_eml, raw)
     assert took < BUDGET_S and 0 < len(message.subject) <= MAX_HEADER_CHARS
+
+
+def _zip_bomb_docx(expanded_mb: int) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr(
+            "word/document.xml", "<w:document>" + " " * (expanded_mb * 1024 * 1024) + "</w:document>"
+        )
+    return buffer.getvalue()
+
+
+def test_a_docx_that_would_expand_past_the_limit_is_not_opened() -> None:
+    from correspondence_guard.intake.attachments import MAX_UNZIPPED, extract
+
+    data = _zip_bomb_docx(MAX_UNZIPPED // (1024 * 1024) + 10)
+    assert len(data) < 1024 * 1024  # small on the wire
+    attachment, took = _timed(extract, "minutes.docx", "", data)
+    assert took < BUDGET_S
+    assert attachment.text == "" and "could not be read: expands to over" in attachment.problem
+
+
+def test_the_same_check_lets_an_ordinary_docx_through() -> None:
+    import docx
+
+    from correspondence_guard.intake.attachments import extract
+
+    buffer = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph("Minutes of the licensing sub-committee")
+    document.save(buffer)
+    attachment = extract("minutes.docx", "", buffer.getvalue())
+    assert "licensing sub-committee" in attachment.text and not attachment.problem

@@ -12,6 +12,16 @@ from correspondence_guard.message import Attachment
 
 MAX_TEXT = 200_000  # characters kept per attachment: enough for any rule, bounded for speed
 MAX_BYTES = 10 * 1024 * 1024  # larger attachments are listed but not opened
+# A .docx or .xlsx is a zip: its members' uncompressed sizes are read from the zip directory
+# before anything is inflated, and a document that would expand past this is not opened
+# (an 850 KB .docx expanding to 200 MB of XML held the service for a minute).
+MAX_UNZIPPED = 50 * 1024 * 1024
+
+
+def unzipped_size(data: bytes) -> int:
+    """The total uncompressed size a zip's directory declares (its members are not read)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return sum(info.file_size for info in archive.infolist())
 
 
 def _decode(data: bytes, charset: str | None = None) -> str:
@@ -109,6 +119,10 @@ def extract(name: str, content_type: str, data: bytes, max_bytes: int = MAX_BYTE
     if len(data) > max_bytes:
         return attachment(problem=f"over {max_bytes // (1024 * 1024)} MB: not opened")
     try:
+        if reader in (_docx, _xlsx) and unzipped_size(data) > MAX_UNZIPPED:
+            return attachment(
+                problem=f"could not be read: expands to over {MAX_UNZIPPED // (1024 * 1024)} MB"
+            )
         text = reader(data)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, Exception) as exc:  # noqa: BLE001 - bad files
         return attachment(problem=f"could not be read: {type(exc).__name__}")
