@@ -152,3 +152,19 @@ def test_the_same_check_lets_an_ordinary_docx_through() -> None:
     document.save(buffer)
     attachment = extract("minutes.docx", "", buffer.getvalue())
     assert "licensing sub-committee" in attachment.text and not attachment.problem
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        bytes(range(256)) * 12,
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8,
+        b"just some text\nwith no headers\n",
+    ],
+    ids=["random-bytes", "png-renamed-eml", "text-with-no-headers"],
+)
+def test_what_is_not_a_message_is_said_so_not_passed_as_clear(raw: bytes) -> None:
+    from correspondence_guard.intake.eml import parse_eml
+
+    with pytest.raises(MessageError, match="not an e-mail message"):
+        parse_eml(raw)

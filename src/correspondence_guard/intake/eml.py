@@ -26,6 +26,7 @@ from correspondence_guard.message import Attachment, Message, parse_addresses
 
 log = logging.getLogger(__name__)
 _REPLY = ("re:", "aw:", "sv:", "antw:")
+_MESSAGE_HEADERS = {"from", "to", "cc", "bcc", "subject", "date", "message-id", "sender", "received"}
 _FORWARD = ("fw:", "fwd:", "wg:", "tr:")
 
 
@@ -161,6 +162,10 @@ def parse_eml(raw: bytes, max_attachment_bytes: int | None = None) -> Message:
     std = email.message_from_bytes(raw, policy=email.policy.default)
     if not std.keys() and not std.get_payload():
         raise MessageError("not an e-mail message: no headers found")
+    present = {key.lower() for key in std.keys()}
+    if not present & _MESSAGE_HEADERS:
+        # random bytes, an image or a document renamed .eml: saying "clear" would be a silent pass
+        raise MessageError("not an e-mail message: no From, To, Subject, Date or Message-ID header")
     problems: list[str] = []
     try:
         plain, html, files = _parts_stdlib(raw, problems)
