@@ -3,6 +3,7 @@
 Flow: intake (Message) -> directory -> detectors -> findings -> notes -> outputs.
 """
 
+from correspondence_guard import _threads  # noqa: F401, I001 - before anything loads NumPy
 from correspondence_guard.directory import Directory, load_directory
 from correspondence_guard.engine import Checker
 from correspondence_guard.errors import (
