@@ -128,6 +128,23 @@ def test_csv_has_a_header_and_json_lists(run: Cli, store_url: str) -> None:
     assert json.loads(reader[0]["recipient_classes"]) == ["distribution-list"]
 
 
+def test_csv_cells_never_start_a_formula(run: Cli, tmp_path: Path) -> None:
+    """A hostile subject meant for Excel is written as text: the same writer as the review's CSV."""
+    url = f"sqlite:///{tmp_path / 'formula.db'}"
+    store = Store(url)
+    meta = MessageMeta(
+        message_key="<f@x>",
+        date=dt.datetime(2026, 3, 2, 10, tzinfo=UTC),
+        sender="@cllr",
+        subject='=HYPERLINK("https://evil.example","Click")',
+    )
+    store.record(meta, Report("x", (_finding("reply-all-members", "x"),)))
+    store.close()
+    code, out, _ = run("findings", "--store", url, "--format", "csv")
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and row["subject"].startswith("'=HYPERLINK(") and row["sender"] == "'@cllr"
+
+
 def test_store_from_the_config_file_in_a_real_process(cli: Cli, store_url: str, tmp_path: Path) -> None:
     directory = Path(__file__).parent / "data" / "directory.yaml"
     config = tmp_path / "cg.yaml"

@@ -130,12 +130,15 @@ def test_csv_opens_cleanly_in_excel(config: Config, checker: Checker, store: Sto
 
 
 def test_csv_cells_are_never_formulas(tmp_path: Path) -> None:
-    from correspondence_guard.report.csvout import csv_row
+    from correspondence_guard.report.csvout import write_csv
 
     finding = {"date": "2026-03-02T09:00:00+00:00", "rule": "r", "title": "=HYPERLINK(\"x\")", "severity": "low",
                "on_send": "allow", "sender": "@attacker", "sender_role": "", "department": "", "recipient_classes": [],
                "subject": "+1 for this", "reason": "-", "note": "n", "citations": [], "evidence": [], "message_id": ""}  # fmt: skip
-    row = csv_row(finding)
+    write_csv({"findings": [finding]}, tmp_path / "f.csv")
+    [row] = list(
+        csv.DictReader(io.StringIO((tmp_path / "f.csv").read_text(encoding="utf-8-sig"), newline=""))
+    )
     assert (
         row["title"].startswith("'=") and row["sender"] == "'@attacker" and row["subject"] == "'+1 for this"
     )

@@ -9,7 +9,6 @@ Output: one line per finding (text), one JSON object per line (jsonl), or CSV. E
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import os
@@ -109,6 +108,7 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
+    from correspondence_guard.report.csvout import SpreadsheetWriter
     from correspondence_guard.store import Store
 
     url = _store_url(args)
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         items = store.iter_findings(since=args.since, until=args.until, rule=args.rule)
         if args.format == "csv":
-            writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+            writer = SpreadsheetWriter(out, fieldnames=FIELDS, lineterminator="\n")
             writer.writeheader()
         count = 0
         for item in items:

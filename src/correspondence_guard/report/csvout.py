@@ -1,4 +1,5 @@
-"""The review's findings.csv (for Excel) and findings.json (everything the report shows).
+"""The review's findings.csv (for Excel) and findings.json (everything the report shows), and
+``SpreadsheetWriter``, the one CSV writer of every CSV the tool writes.
 
 The CSV is UTF-8 with a byte-order mark, so Excel reads accented names and "£" correctly, with
 CRLF line ends and one row per finding. Dates are ISO 8601 in the council's time zone: ``date``
@@ -24,6 +25,15 @@ def _safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA) else value
 
 
+class SpreadsheetWriter(csv.DictWriter):  # type: ignore[type-arg]
+    """``csv.DictWriter`` that makes every text cell safe for a spreadsheet: one starting with
+    = + - @ (or a tab or carriage return) is prefixed with ', so a subject such as
+    ``=HYPERLINK(...)`` reaches Excel as text, never as a formula."""
+
+    def writerow(self, rowdict: Any) -> Any:
+        return super().writerow({k: _safe(v) if isinstance(v, str) else v for k, v in rowdict.items()})
+
+
 def csv_row(finding: dict[str, Any]) -> dict[str, str]:
     stamp = finding["date"] or ""
     evidence = "; ".join(f"{e['where']}: {e['text']}" for e in finding["evidence"])
@@ -38,12 +48,12 @@ def csv_row(finding: dict[str, Any]) -> dict[str, str]:
     for key in CSV_FIELDS:
         if key not in row:
             row[key] = str(finding.get(key) or "")
-    return {k: row[k] if k in ("date", "time", "timestamp") else _safe(row[k]) for k in CSV_FIELDS}
+    return {k: row[k] for k in CSV_FIELDS}
 
 
 def write_csv(data: dict[str, Any], path: Path) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, lineterminator="\r\n")
+        writer = SpreadsheetWriter(f, fieldnames=CSV_FIELDS, lineterminator="\r\n")
         writer.writeheader()
         for finding in data["findings"]:
             writer.writerow(csv_row(finding))
