@@ -1,7 +1,8 @@
 /*
  * correspondence-guard task pane ("Check this draft").
  *
- * Reads the draft with Office.js (cgReadDraft from launchevent.js, loaded first), adds the
+ * Reads the draft with Office.js (cgReadDraft, cgCheck and cgPost from launchevent.js, loaded
+ * first, which keeps the token to itself), adds the
  * attachments' contents, calls /v1/check on the service that served this page, and lists the
  * notes with severity, citation and what to do. Each note has "Not right?" (POST /v1/feedback);
  * a draft that would prompt on send offers to record the reason for sending anyway
@@ -42,11 +43,7 @@
   }
 
   function post(path, payload) {
-    return fetch(CG.origin + path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "Authorization": "Bearer " + CG.token },
-      body: JSON.stringify(payload)
-    }).then(function (response) {
+    return cgPost(path, payload).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (!response.ok) {
           throw new Error(body.detail || "HTTP " + response.status);

@@ -49,6 +49,10 @@ class StoreSettings(_Section):
     )
 
 
+MIN_TOKEN_CHARS = 16
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
 class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65535)
@@ -58,7 +62,19 @@ class ServiceSettings(_Section):
     token_env: str = "CG_SERVICE_TOKEN"
     token_file: Path | None = None
     allowed_origins: list[str] = Field(default_factory=list, description="origins allowed cross-origin calls")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names the service answers to, besides loopback, its bind address and "
+        "the allowed origins' hosts (a DNS-rebinding defence)",
+    )
+    allow_http: bool = Field(
+        False, description="serve /v1 over plain HTTP: only for a loopback host, e.g. a test set-up"
+    )
     max_request_mb: float = Field(25, gt=0)
+    request_head_seconds: float = Field(10, gt=0, le=120, description="to send a request's headers")
+    request_body_seconds: float = Field(30, gt=0, le=600, description="to send a request's body")
+    max_connections: int = Field(200, ge=4, description="open connections; more are closed at once")
+    max_concurrent_requests: int = Field(64, ge=1, description="requests in progress; more get 503")
     check_processes: int = Field(
         0,
         ge=0,
@@ -72,8 +88,15 @@ class ServiceSettings(_Section):
 
     def bearer_token(self) -> str:
         if self.token is not None and self.token.get_secret_value():
-            return self.token.get_secret_value()
-        return read_secret(self.token_env, self.token_file, "service.token")
+            token = self.token.get_secret_value()
+        else:
+            token = read_secret(self.token_env, self.token_file, "service.token")
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"service.token: {len(token)} characters is too short to guess-proof; "
+                f"use at least {MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`)"
+            )
+        return token
 
 
 class WatchAccount(_Section):
@@ -140,6 +163,8 @@ class Config(BaseSettings):
         svc = self.service
         if (svc.certfile is None) != (svc.keyfile is None):
             raise ValueError("service: certfile and keyfile go together")
+        if svc.allow_http and svc.host not in LOOPBACK_HOSTS:
+            raise ValueError(f"service.allow_http: only for a loopback host, not {svc.host}")
         return self
 
     @classmethod
@@ -211,6 +236,12 @@ def load_config(path: str | Path | None = None) -> Config:
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         data = _read_file(path)
+        service = data.get("service")
+        if isinstance(service, dict) and service.get("token"):
+            raise ConfigError(
+                f"{path}: service.token: the token does not go in the config file; "
+                "use service.token_env or service.token_file"
+            )
         _resolve_paths(data, path.resolve().parent)
     try:
         return Config(**data)

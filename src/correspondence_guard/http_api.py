@@ -5,10 +5,12 @@
     checker = Checker.load(config.directory, config.policy)
     app = create_app(checker, config, Store(config.store.url))   # then run it with uvicorn
 
-``/v1`` (bearer token): POST /v1/check (a JSON draft as the add-in reads it), POST /v1/check/eml
-(raw RFC 822), POST /v1/overrides, POST /v1/feedback. Open: GET /healthz, /readyz, /metrics,
-/docs, the add-in under /addin/ and /.well-known/microsoft-officeaddins-allowed.json.
+``/v1`` (bearer token, HTTPS): POST /v1/check (a JSON draft as the add-in reads it), POST
+/v1/check/eml (raw RFC 822), POST /v1/overrides, POST /v1/feedback. Open: GET /healthz, /readyz,
+/metrics, /openapi.json, the add-in under /addin/ and /.well-known/microsoft-officeaddins-allowed.json.
+No Swagger UI: it loads from a CDN, which a council's network does not reach.
 Errors are JSON ``{"detail": "one line"}``. Bodies and personal data never reach the log.
+What guards it (host names, fetch metadata, token before body, limits): ``http_security``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from correspondence_guard.check_pool import (
     Answer,
@@ -41,7 +44,7 @@ from correspondence_guard.config import Config
 from correspondence_guard.engine import Checker
 from correspondence_guard.http_addin import addin_router, load_addin
 from correspondence_guard.http_metrics import Metrics, Observe
-from correspondence_guard.http_security import BodyLimit, bearer_auth, cors_options
+from correspondence_guard.http_security import BodyLimit, Guard, allowed_hosts, cors_options
 from correspondence_guard.store import Store
 
 log = logging.getLogger(__name__)
@@ -220,8 +223,10 @@ def create_app(
         title="correspondence-guard",
         summary="Advisory checks of council e-mail against the Member/Officer Relations Protocol",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
-    v1 = [Depends(bearer_auth(token)), Depends(require_ready)]
+    v1 = [Depends(require_ready)]  # the token is checked by Guard, before the body is read
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -297,7 +302,12 @@ def create_app(
 
     document_check_request(app)
     app.include_router(addin_router(files, token))
-    app.add_middleware(BodyLimit, max_bytes=int(svc.max_request_mb * 1024 * 1024))
+    # the last added runs first: Observe, TrustedHost, CORS, Guard, BodyLimit, then the routes
+    app.add_middleware(
+        BodyLimit, max_bytes=int(svc.max_request_mb * 1024 * 1024), seconds=svc.request_body_seconds
+    )
+    app.add_middleware(Guard, token=token, origins=svc.allowed_origins, allow_http=svc.allow_http)
     app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(svc), www_redirect=False)
     app.add_middleware(Observe, metrics=metrics)
     return app

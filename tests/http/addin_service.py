@@ -22,7 +22,7 @@ from correspondence_guard.config import Config, ServiceSettings, StoreSettings
 from correspondence_guard.store import Store
 from support import require_tool
 
-TOKEN = "test-token-5f2a"
+TOKEN = "test-token-5f2a-8d1c9e"
 ORIGINS = ["https://localhost:8765", "https://cg.ashdown.gov.uk/"]
 ROOT = Path(__file__).resolve().parents[2]
 ADDIN = ROOT / "deploy" / "outlook-addin"
@@ -71,7 +71,13 @@ CLEAR: dict[str, Any] = {
 
 
 def make_config(tmp: Path, directory: Path, **service: Any) -> Config:
-    settings = {"token": TOKEN, "allowed_origins": ORIGINS, "max_request_mb": 1, **service}
+    settings = {
+        "token": TOKEN,
+        "allowed_origins": ORIGINS,
+        "max_request_mb": 1,
+        "allow_http": True,
+        **service,
+    }
     return Config(
         directory=directory,
         store=StoreSettings(url=f"sqlite:///{tmp / 'store.db'}"),
@@ -80,15 +86,16 @@ def make_config(tmp: Path, directory: Path, **service: Any) -> Config:
 
 
 @contextmanager
-def serve(app: Any, **ssl: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port in a thread; yield its base URL."""
+def serve(app: Any, limits: dict[str, Any] | None = None, **ssl: Any) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port in a thread; yield its base URL.
+    ``limits``: uvicorn options as ``serve`` sets them (``http_security.uvicorn_limits``)."""
     sock = socket.socket(
         socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
     )  # so asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **ssl))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **(limits or {}), **ssl))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -11,6 +11,7 @@ from addin_service import Service, make_config, serve, wait_ready
 
 from correspondence_guard import Checker
 from correspondence_guard.http_api import create_app
+from correspondence_guard.http_security import uvicorn_limits
 from correspondence_guard.store import Store
 
 
@@ -21,7 +22,7 @@ def service(
     tmp = tmp_path_factory.mktemp("service")
     config = make_config(tmp, directory_path)
     store = Store(config.store.url)
-    with serve(create_app(checker, config, store)) as base:
+    with serve(create_app(checker, config, store), limits=uvicorn_limits(config.service)) as base:
         wait_ready(base)
         yield Service(base, store, config)
     store.close()

@@ -81,7 +81,7 @@ def pooled(tmp_path: Path, directory_path: Path) -> Iterator[Running]:
     db = tmp_path / "store.db"
     config.write_text(
         f"directory: {directory_path}\nstore:\n  url: sqlite:///{db}\n"
-        f"service:\n  port: {port}\n  token_env: CG_TEST_SERVICE_TOKEN\n  check_processes: 2\n",
+        f"service:\n  port: {port}\n  allow_http: true\n  token_env: CG_TEST_SERVICE_TOKEN\n  check_processes: 2\n",
         encoding="utf-8",
     )
     proc = subprocess.Popen(

@@ -121,7 +121,7 @@ def test_launch_event_runtime_and_function_match_the_script(
     name = event.attrib["FunctionName"]
     associated = re.findall(r'Office\.actions\.associate\("(\w+)",\s*(\w+)\)', SCRIPT)
     assert associated == [(name, name)]
-    assert re.search(rf"^function {name}\(event\)", SCRIPT, re.M)
+    assert re.search(rf"^\s*function {name}\(event\)", SCRIPT, re.M)
     commands = (ADDIN / "commands.html").read_text(encoding="utf-8")
     assert commands.index("/hosted/office.js") < commands.index('src="launchevent.js"')
 

@@ -217,3 +217,18 @@ test("the file is ES2016 script: no imports, no async/await, no conditional oper
   assert.doesNotMatch(SOURCE, /\bimport\s*\(/);
   assert.ok(SOURCE.includes('"__CG_ORIGIN__"') && SOURCE.includes('"__CG_TOKEN__"'));
 });
+
+test("run as a page would run it, the token is in no global", () => {
+  const vm = require("node:vm");
+  const page = vm.createContext({ Promise });
+  vm.runInContext(served(), page); // a classic script: `this` is the page's global object
+  assert.equal(typeof page.cgCheck, "function"); // the task pane's entry points are there
+  const leaked = [];
+  for (const name of Object.getOwnPropertyNames(page)) {
+    const value = page[name];
+    const text = typeof value === "function" ? "" : JSON.stringify(value) || "";
+    if (text.includes(TOKEN) || text.includes("t0ken")) leaked.push(name);
+  }
+  assert.deepEqual(leaked, []);
+  assert.equal(page.CG, undefined);
+});

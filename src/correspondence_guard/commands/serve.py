@@ -48,6 +48,11 @@ def prepare(path: str | None) -> tuple[Config, Checker]:
     config = load_config(path)
     svc = config.service
     svc.bearer_token()
+    if svc.certfile is None and not svc.allow_http:
+        raise ConfigError(
+            "service: no certfile/keyfile; Outlook and the API need HTTPS "
+            "(set service.allow_http: true only for a loopback test set-up)"
+        )
     cors_options(svc.allowed_origins)
     load_addin(svc.addin_dir)
     if svc.certfile and svc.keyfile:
@@ -68,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from correspondence_guard.http_api import create_app
+    from correspondence_guard.http_security import uvicorn_limits
     from correspondence_guard.store import Store
 
     config, checker = prepare(args.config)
@@ -100,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,
             server_header=False,
             timeout_graceful_shutdown=10,
+            **uvicorn_limits(svc),
         )
     finally:
         if pool is not None:
