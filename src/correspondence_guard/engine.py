@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from correspondence_guard.detectors import REGISTRY, Context
-from correspondence_guard.detectors.base import nlp_scope
+from correspondence_guard.detectors.base import load_nlp, nlp_scope
 from correspondence_guard.directory import Directory, load_directory
 from correspondence_guard.findings import Finding, Report
 from correspondence_guard.message import Message
@@ -46,6 +46,15 @@ class Checker:
 
         with nlp_scope(self.policy.settings.nlp_model):  # not while another thread checks
             pii.analyzer(self.policy.settings.nlp_model)
+
+    def mask(self, text: str) -> str:
+        """``text`` fit to store or log: people's names (found by the language model's NER,
+        titled or not) and the identifiers ``masking.mask_text`` knows, masked."""
+        from correspondence_guard.masking import mask_people
+
+        model = self.policy.settings.nlp_model
+        with nlp_scope(model):
+            return mask_people(text, load_nlp(model))
 
     def check(self, message: Message, source: str = "", rules: list[str] | None = None) -> Report:
         """Run the enabled rules (or only ``rules``) on one message."""

@@ -60,6 +60,8 @@ def thinc_ops() -> None:
 #: Started with the service: called with (config, checker, store), returns a function that stops it, or None.
 StartHook = Callable[[Config, Checker, Store], Callable[[], None] | None]
 CHECK_THREADS = 1  # checks are CPU-bound: more threads than cores only lengthen the queue's tail
+# Outlook's conversation ids are base64-like: nothing else (a name typed in) is stored
+CONVERSATION_ID = r"^[A-Za-z0-9+/=_.-]*$"
 EML_TYPES = {"message/rfc822", "application/octet-stream", "text/plain", ""}
 
 
@@ -88,7 +90,7 @@ class OverrideIn(BaseModel):
     user: str = Field(min_length=3, max_length=320, description="the sender's mailbox address")
     rules: list[str] = Field(min_length=1, description="the rules whose notes were overridden")
     justification: str = Field(min_length=3, max_length=2000, description="the business reason")
-    conversation_id: str = Field("", alias="conversationId", max_length=500)
+    conversation_id: str = Field("", alias="conversationId", max_length=500, pattern=CONVERSATION_ID)
     subject: str = Field("", max_length=998, description="stored masked")
 
 
@@ -99,7 +101,7 @@ class FeedbackIn(BaseModel):
     user: str = Field(min_length=3, max_length=320)
     rule: str
     reason: str = Field(min_length=3, max_length=2000)
-    conversation_id: str = Field("", alias="conversationId", max_length=500)
+    conversation_id: str = Field("", alias="conversationId", max_length=500, pattern=CONVERSATION_ID)
     subject: str = Field("", max_length=998, description="stored masked")
 
 
@@ -273,7 +275,11 @@ def create_app(
         known_rules(item.rules)
         return Recorded(
             id=store.add_override(
-                item.user, item.rules, item.justification, item.conversation_id, item.subject
+                item.user,
+                item.rules,
+                checker.mask(item.justification),
+                item.conversation_id,
+                checker.mask(item.subject),
             )
         )
 
@@ -282,7 +288,13 @@ def create_app(
         """Record 'this finding is wrong' for the nightly review."""
         known_rules([item.rule])
         return Recorded(
-            id=store.add_feedback(item.user, item.rule, item.reason, item.conversation_id, item.subject)
+            id=store.add_feedback(
+                item.user,
+                item.rule,
+                checker.mask(item.reason),
+                item.conversation_id,
+                checker.mask(item.subject),
+            )
         )
 
     @app.get("/healthz", tags=["service"])

@@ -7,8 +7,12 @@ Identifiers keep a short prefix so a reader can tell which one is meant:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import regex
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 _PATTERNS: list[tuple[regex.Pattern[str], str | Callable[[regex.Match[str]], str]]] = [
     # e-mail addresses: first letter of the local part, whole domain
@@ -74,3 +78,18 @@ def mask_text(text: str) -> str:
 def mask_name(name: str) -> str:
     """ "Keith Dolloway" -> "K*** D***": enough to recognise, not to identify."""
     return " ".join(w[0] + "***" if w[:1].isalpha() else w for w in name.split())
+
+
+_MAY_NAME = regex.compile(r"\p{Lu}\p{Ll}+\W+\p{Lu}")  # two capitalised words in a row, as most names are
+MAX_NER_CHARS = 5000
+
+
+def mask_people(text: str, nlp: Language) -> str:
+    """``mask_text``, and before it every person the NER finds, titled or not ("Jane Smith" ->
+    "J*** S***"): for free text people type (a subject, an override's justification)."""
+    head = text[:MAX_NER_CHARS]
+    if _MAY_NAME.search(head):
+        people = [e for e in nlp(head).ents if e.label_ == "PERSON"]
+        for ent in reversed(people):
+            text = text[: ent.start_char] + mask_name(ent.text) + text[ent.end_char :]
+    return mask_text(text)

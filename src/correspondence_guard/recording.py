@@ -132,7 +132,7 @@ def message_meta(key: str, message: Message, checker: Checker) -> MessageMeta:
         sender_role=role,
         department=department,
         recipient_classes=tuple(classes),
-        subject=message.subject,  # the store masks it
+        subject=checker.mask(message.subject),
     )
 
 

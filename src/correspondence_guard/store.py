@@ -139,7 +139,7 @@ def _finding_row(message_pk: int, f: Finding) -> dict[str, Any]:
         "severity": f.severity.value,
         "on_send": f.on_send.value,
         "title": f.title,
-        "reason": f.reason,
+        "reason": mask_text(f.reason),  # a journalist's address, a person's name in a reason
         "note": f.note,
         "citations": json.dumps(list(f.citations)),
         "evidence": json.dumps([e.to_dict() for e in f.evidence]),

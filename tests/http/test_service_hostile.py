@@ -207,3 +207,30 @@ def test_token_rules(tmp_path: Path, directory_path: Path, monkeypatch: pytest.M
     exposed.write_text(f"directory: {directory_path}\nservice:\n  host: 0.0.0.0\n  allow_http: true\n")
     with pytest.raises(ConfigError, match="only for a loopback host"):
         load_config(exposed)
+
+
+def test_names_and_numbers_typed_into_the_add_in_are_stored_masked(guarded: Service) -> None:
+    """Untitled names (found by the NER), NHS numbers and phone numbers in a justification,
+    a reason or a subject never reach the store as typed; a conversation id is an id."""
+    typed = "Sent because Janet Holloway, NHS 943 476 5919, rang on 07700 900461 and agreed"
+    with guarded.client() as http:
+        override = http.post(
+            "/v1/overrides",
+            json={"user": "cllr.x@ashdown.gov.uk", "rules": ["reply-all-members"], "justification": typed,
+                  "conversationId": "AAQk+/=_-", "subject": "Re: Janet Holloway's housing"},
+        )  # fmt: skip
+        feedback = http.post(
+            "/v1/feedback",
+            json={"user": "cllr.x@ashdown.gov.uk", "rule": "reply-all-members", "reason": typed},
+        )
+        named = http.post(
+            "/v1/feedback",
+            json={"user": "cllr.x@ashdown.gov.uk", "rule": "reply-all-members", "reason": "wrong",
+                  "conversationId": "Janet Holloway 943 476 5919"},
+        )  # fmt: skip
+    assert override.status_code == 201 and feedback.status_code == 201 and named.status_code == 422
+    [o] = [o for o in guarded.store.list_overrides() if o["id"] == override.json()["id"]]
+    [f] = [f for f in guarded.store.list_feedback() if f["id"] == feedback.json()["id"]]
+    for stored in (o["justification"], o["subject"], f["reason"]):
+        assert "Holloway" not in stored and "476 5919" not in stored and "900461" not in stored
+    assert "J*** H***" in o["justification"] and o["subject"].startswith("Re: J*** H***")

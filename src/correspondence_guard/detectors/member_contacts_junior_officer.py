@@ -106,7 +106,9 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
     where, asked = _request(message, params.request_cues)
     if not asked:
         return
-    who = "; ".join(f"{o.name} ({o.title or o.grade}, grade {o.grade})" for o in juniors)
+    who = "; ".join(
+        f"{o.title or 'an officer'} (grade {o.grade})" for o in juniors
+    )  # no names: reasons are stored
     yield Hit(
         reason=f"a member's enquiry goes directly to a junior officer: {who}",
         evidence=(
