@@ -108,13 +108,29 @@ def test_checkpoints_per_account_and_folder(store: Store) -> None:
 
 
 def test_purge_removes_old_messages_findings_and_locations(store: Store) -> None:
-    old = dt.datetime(2024, 1, 1, tzinfo=UTC)
-    store.record(_meta("<old@x>", date=old), Report("x", (_finding(),)), Location("a", "INBOX", 1))
-    store.record(_meta("<new@x>"), Report("x", (_finding(),)), Location("a", "INBOX", 2))
+    """Age is when a message was checked: one seen long ago goes, one dated 2001 but seen now stays."""
+    store.record(_meta("<seen-long-ago@x>"), Report("x", (_finding(),)), Location("a", "INBOX", 1))
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE messages SET checked_at = '2024-01-01 00:00:00+00:00'"))
+    backdated = _meta("<dated-2001@x>", date=dt.datetime(2001, 1, 1, tzinfo=UTC))
+    store.record(backdated, Report("x", (_finding(),)), Location("a", "INBOX", 2))
     counts = store.purge(dt.datetime(2025, 1, 1, tzinfo=UTC))
     assert (counts["messages"], counts["findings"], counts["locations"]) == (1, 1, 1)
-    assert not store.has_message("<old@x>") and store.has_message("<new@x>")
+    assert not store.has_message("<seen-long-ago@x>") and store.has_message("<dated-2001@x>")
     assert _count(store, "findings") == 1 and _count(store, "message_locations") == 1
+
+
+def test_a_sender_chosen_date_cannot_hide_a_message_from_review_or_retention(store: Store) -> None:
+    future = _meta("<2099@x>", date=dt.datetime(2099, 1, 1, tzinfo=UTC))
+    past = _meta("<2001@x>", date=dt.datetime(2001, 1, 1, tzinfo=UTC))
+    for meta in (future, past):
+        store.record(meta, Report("x", (_finding(),)))
+    now = dt.datetime.now(UTC)
+    today = (now - dt.timedelta(hours=1), now + dt.timedelta(hours=1))  # a review window around now
+    assert sorted(i["message_id"] for i in store.iter_findings(*today)) == ["<2001@x>", "<2099@x>"]
+    assert sum(store.count_verdicts(*today).values()) == 2
+    assert all(today[0] <= t < today[1] for t in store.finding_times(*today))
+    assert store.purge(now + dt.timedelta(days=1))["messages"] == 2  # the 2099 one is not kept forever
 
 
 def test_overrides_and_feedback_round_trip_masked(store: Store) -> None:

@@ -287,6 +287,8 @@ def test_overrides_and_feedback_round_trip_masked(store: Store) -> None:
 def test_purge_removes_old_rows(store: Store) -> None:
     old = dt.datetime(2024, 1, 1, tzinfo=UTC)
     store.record(_meta("<old@x>", date=old), Report("x", (_finding(),)), Location("a", "INBOX", 1))
+    with store.engine.begin() as conn:  # retention counts from when a message was checked
+        conn.execute(sa.text("UPDATE messages SET checked_at = date"))
     store.record(_meta("<new@x>"), Report("x", (_finding(),)), Location("a", "INBOX", 2))
     store.add_feedback("kieran.reddaway@ashdown.gov.uk", "reply-all-members", "not a reply")
     counts = store.purge(dt.datetime(2025, 1, 1, tzinfo=UTC))

@@ -132,6 +132,22 @@ _LOCATION = sa.select(locations.c.id).where(*_LOCATION_WHERE, locations.c.uid ==
 _LOCATION_WITHOUT_UID = sa.select(locations.c.id).where(*_LOCATION_WHERE, locations.c.uid.is_(None))
 
 
+_WHEN = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+
+
+def _window(since: dt.datetime | None, until: dt.datetime | None) -> sa.ColumnElement[bool]:
+    """Messages of [since, until): sent in it (by their Date, which the sender writes), or, for a
+    closed window such as a review's, seen in it though dated earlier, so back-dating a message
+    cannot keep it out of the review of the day it arrived."""
+    sent = sa.and_(
+        *([_WHEN >= since] if since is not None else []), *([_WHEN < until] if until is not None else [])
+    )
+    if since is None or until is None:
+        return sent
+    late = sa.and_(_WHEN < since, messages.c.checked_at >= since, messages.c.checked_at < until)
+    return sa.or_(sent, late)
+
+
 def _finding_row(message_pk: int, f: Finding) -> dict[str, Any]:
     return {
         "message_pk": message_pk,
@@ -250,13 +266,16 @@ class Store:
             row = conn.execute(_MESSAGE_BY_KEY, {"key": meta.message_key}).first()
             new = row is None
             if row is None:
+                now = utcnow()
                 pk = conn.execute(
                     _INSERT_MESSAGE,
                     {
                         "message_key": meta.message_key,
                         "message_id": meta.message_id[:998],
-                        "date": meta.date,
-                        "checked_at": utcnow(),
+                        # a message cannot be sent after it is seen: a future Date (2099) would
+                        # keep it from every review window and from the retention purge
+                        "date": min(meta.date, now) if meta.date is not None else None,
+                        "checked_at": now,
                         "sender": _fit(messages.c.sender, meta.sender),
                         "sender_role": _fit(messages.c.sender_role, meta.sender_role),
                         "department": _fit(messages.c.department, meta.department),
@@ -295,8 +314,7 @@ class Store:
         self, since: dt.datetime | None = None, until: dt.datetime | None = None, rule: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """Findings joined with their message, oldest first; dates filter on the message date
-        (or when it was checked, for a message with no date)."""
-        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+        (or when it was checked, for a message with no date), as ``_window`` says."""
         query = (
             sa.select(
                 findings,
@@ -310,12 +328,9 @@ class Store:
                 messages.c.recipient_classes,
             )
             .join(messages, findings.c.message_pk == messages.c.id)
-            .order_by(when, findings.c.id)
+            .where(_window(since, until))
+            .order_by(_WHEN, findings.c.id)
         )
-        if since is not None:
-            query = query.where(when >= since)
-        if until is not None:
-            query = query.where(when < until)
         if rule:
             query = query.where(findings.c.rule == rule)
         with self.engine.connect() as conn:
@@ -327,12 +342,7 @@ class Store:
                 yield item
 
     def count_messages(self, since: dt.datetime | None = None, until: dt.datetime | None = None) -> int:
-        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
-        query = sa.select(sa.func.count()).select_from(messages)
-        if since is not None:
-            query = query.where(when >= since)
-        if until is not None:
-            query = query.where(when < until)
+        query = sa.select(sa.func.count()).select_from(messages).where(_window(since, until))
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -462,21 +472,19 @@ class Store:
 
     def finding_times(self, since: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
         """When each finding's message was sent (or checked) in [since, until): for per-day charts."""
-        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
         query = (
-            sa.select(when)
+            sa.select(sa.case((_WHEN < since, messages.c.checked_at), else_=_WHEN))
             .select_from(findings.join(messages, findings.c.message_pk == messages.c.id))
-            .where(when >= since, when < until)
+            .where(_window(since, until))
         )
         with self.engine.connect() as conn:
             return [r[0] if r[0].tzinfo else r[0].replace(tzinfo=dt.UTC) for r in conn.execute(query)]
 
     def count_verdicts(self, since: dt.datetime, until: dt.datetime) -> dict[str, int]:
         """Messages in [since, until) by verdict (clear, advisory, warning, block, error)."""
-        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
         query = (
             sa.select(messages.c.verdict, sa.func.count())
-            .where(when >= since, when < until)
+            .where(_window(since, until))
             .group_by(messages.c.verdict)
         )
         with self.engine.connect() as conn:
@@ -499,8 +507,10 @@ class Store:
 
     # -- retention ---------------------------------------------------------------------------
     def purge(self, before: dt.datetime) -> dict[str, int]:
-        """Delete messages (with their findings), overrides, feedback and reviews older than ``before``."""
-        when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
+        """Delete messages (with their findings), overrides, feedback and reviews older than
+        ``before``. A message's age is when it was checked, not the Date its sender wrote: a
+        message dated 2001 is kept for the whole retention period like any other."""
+        when = messages.c.checked_at
         with self.engine.begin() as conn:
             old = sa.select(messages.c.id).where(when < before).scalar_subquery()
             counts = {

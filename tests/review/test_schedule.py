@@ -299,6 +299,8 @@ def test_retention_purges_old_findings_and_reports_and_logs_it(
         ("new", dt.datetime(2025, 3, 7, tzinfo=dt.UTC)),
     ):
         store.record(MessageMeta(message_key=key, date=when), _finding())
+    with store.engine.begin() as conn:  # retention counts from when each message was checked
+        conn.execute(sa.text("UPDATE messages SET checked_at = date"))
     store.add_override("u@ashdown.gov.uk", ["tone"], "old")
     store.add_feedback("u@ashdown.gov.uk", "tone", "old")
     store.add_feedback("u@ashdown.gov.uk", "tone", "new")
