@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,3 +223,15 @@ def test_broken_and_oversize_messages_are_recorded_as_errors(store: Store, check
     header_only = record_error(store, b"Message-ID: <h@x>\r\n\r\n", Location("a", "INBOX", 9), "too big")
     assert header_only.key == "<h@x>" and header_only.new
     assert store.count_messages() == 3 and list(store.iter_findings()) == []
+
+
+def test_the_sqlite_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        s = Store(f"sqlite:///{tmp_path / 'private.db'}")
+        s.record(_meta("<m@x>"), Report("x", (_finding(),)))
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.glob("private.db*")}
+        s.close()
+    finally:
+        os.umask(old)
+    assert modes["private.db"] == "0o600" and set(modes.values()) == {"0o600"}

@@ -29,6 +29,7 @@ from correspondence_guard.engine import Checker
 from correspondence_guard.errors import CorrespondenceGuardError
 from correspondence_guard.intake.eml import parse_eml
 from correspondence_guard.message import Message
+from correspondence_guard.private_files import private_dir
 from correspondence_guard.recording import Outcome, check_and_record, header_key, record_error
 from correspondence_guard.report.review_data import gather, one_line, utc
 from correspondence_guard.review_sources import Entry, describe, header_date, open_source
@@ -127,7 +128,7 @@ def run_review(
         enquiries = find_enquiries(messages, checker.directory, checker.policy.settings.enquiries,
                                    until.astimezone(tz) - dt.timedelta(microseconds=1))  # fmt: skip
         data = gather(store, checker, tz, since, until, review_id, tally, sources, enquiries)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(out_dir)
         write_html(data, out_dir / "report.html")
         write_csv(data, out_dir / "findings.csv")
         write_json(data, out_dir / "findings.json")

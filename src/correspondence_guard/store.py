@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from correspondence_guard.findings import Finding, Report
 from correspondence_guard.masking import mask_text
+from correspondence_guard.private_files import create_private
 
 metadata = sa.MetaData()
 
@@ -220,7 +222,10 @@ class Store:
     """Findings, checkpoints, overrides and feedback in one database."""
 
     def __init__(self, url: str, *, create: bool = True):
-        backend = sa.make_url(url).get_backend_name()
+        parsed = sa.make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite" and create and parsed.database not in (None, "", ":memory:"):
+            create_private(Path(parsed.database))  # 0600: SQLite gives its -wal and -shm the same mode
         connect_args = {"timeout": 30} if backend == "sqlite" else {}
         self.engine = sa.create_engine(url, future=True, connect_args=connect_args)
         if backend == "sqlite":

@@ -106,6 +106,11 @@ def test_review_writes_reports_whose_numbers_match_the_store(
         content = (out / name).read_text(encoding="utf-8-sig")
         assert NHS_NUMBER not in content and "Jane Smith" not in content, name  # masked everywhere
     assert "943 *** ****" in html
+    # only the account that runs the review may read them, whatever the umask (the tests' is 022)
+    assert [oct(p.stat().st_mode & 0o777) for p in (out.parent, out)] == ["0o700", "0o700"]
+    assert {
+        oct((out / n).stat().st_mode & 0o777) for n in ("report.html", "findings.csv", "findings.json")
+    } == {"0o600"}
 
     review_rows = rows(store, "SELECT status, out_dir, summary FROM reviews")
     assert review_rows == [("ok", str(out), result.summary)]

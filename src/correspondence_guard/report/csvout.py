@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from correspondence_guard.private_files import open_private, write_private
+
 CSV_FIELDS = (
     "date", "time", "timestamp", "rule", "title", "severity", "on_send", "sender", "sender_role", "department",
     "recipient_classes", "subject", "reason", "evidence", "note", "citations", "message_id",
@@ -52,7 +54,7 @@ def csv_row(finding: dict[str, Any]) -> dict[str, str]:
 
 
 def write_csv(data: dict[str, Any], path: Path) -> None:
-    with path.open("w", encoding="utf-8-sig", newline="") as f:
+    with open_private(path, encoding="utf-8-sig", newline="") as f:
         writer = SpreadsheetWriter(f, fieldnames=CSV_FIELDS, lineterminator="\r\n")
         writer.writeheader()
         for finding in data["findings"]:
@@ -60,4 +62,4 @@ def write_csv(data: dict[str, Any], path: Path) -> None:
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_private(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup, escape
 
+from correspondence_guard.private_files import write_private
+
 CHART_W, CHART_H = 760, 240
 PAD_L, PAD_R, PAD_T, PAD_B = 40, 10, 14, 46
 
@@ -90,4 +92,4 @@ def render_html(data: dict[str, Any]) -> str:
 
 
 def write_html(data: dict[str, Any], path: Path) -> None:
-    path.write_text(render_html(data), encoding="utf-8")
+    write_private(path, render_html(data))
