@@ -21,6 +21,7 @@
   var cgToken = "__CG_TOKEN__";
   var CG = {
     origin: "__CG_ORIGIN__",
+    onFailure: "__CG_ON_FAILURE__", // the policy's limits.on_check_failure: "prompt" or "block"
     timeoutMs: 2500,
     commandId: "cgCheckButton", // the task pane button in manifest.xml
     maxMessage: 500 // Smart Alerts' limit for errorMessage and errorMessageMarkdown
@@ -181,6 +182,10 @@
       markdown += "- **" + cgMarkdownEscape(f.title) + "**" + cgMarkdownEscape(cgCited(f)) + ": " +
         cgMarkdownEscape(f.note) + "\n";
     });
+    (report.unchecked || []).forEach(function (line) {
+      plain += "\n- Not checked: " + line;
+      markdown += "- **Not checked:** " + cgMarkdownEscape(line) + "\n";
+    });
     return {
       plain: cgClip(plain, CG.maxMessage - closing.length - 2) + "\n\n" + closing,
       markdown: cgClip(markdown.trim(), CG.maxMessage - closing.length - 2) + "\n\n" + closing
@@ -219,10 +224,17 @@
 
   /* The service could not answer: say so plainly, and let the user send anyway. */
   function cgUnavailable(error) {
+    var why = (error && error.cgKind && error.message) || "the check failed";
+    if (CG.onFailure === "block") { // the council's policy: fail closed
+      return {
+        allowEvent: false,
+        errorMessage: cgClip("correspondence-guard could not check this message: " + why +
+          ". Your council asks for every message to be checked: wait a moment and send again.", CG.maxMessage)
+      };
+    }
     if (!cgSupports("1.14")) {
       return { allowEvent: true }; // no Send Anyway before 1.14: never stop mail for our own failure
     }
-    var why = (error && error.cgKind && error.message) || "the check failed";
     return {
       allowEvent: false,
       errorMessage: cgClip("correspondence-guard could not check this message: " + why +

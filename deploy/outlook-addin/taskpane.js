@@ -147,8 +147,13 @@
     findings.forEach(function (finding) {
       notes.appendChild(noteItem(finding));
     });
+    (report.unchecked || []).forEach(function (line) {
+      notes.appendChild(element("li", "note unchecked", "Not checked: " + line));
+    });
     var count = findings.length === 1 ? "1 note." : findings.length + " notes.";
-    if (!findings.length) {
+    if (!findings.length && (report.unchecked || []).length) {
+      setStatus("No notes on what was checked, but part of this draft could not be checked (below).");
+    } else if (!findings.length) {
       setStatus("No notes: nothing in this draft goes against the protocol checks.");
     } else if (report.send_action === "block") {
       setStatus(count + " This draft will not send until it is changed.");

@@ -17,6 +17,7 @@ from correspondence_guard.detectors import REGISTRY, Context
 from correspondence_guard.detectors.base import load_nlp, nlp_scope
 from correspondence_guard.directory import Directory, load_directory
 from correspondence_guard.findings import Finding, Report
+from correspondence_guard.limits import bound
 from correspondence_guard.message import Message
 from correspondence_guard.notes import advise
 from correspondence_guard.policy import Policy, load_policy
@@ -57,7 +58,9 @@ class Checker:
             return mask_people(text, load_nlp(model))
 
     def check(self, message: Message, source: str = "", rules: list[str] | None = None) -> Report:
-        """Run the enabled rules (or only ``rules``) on one message."""
+        """Run the enabled rules (or only ``rules``) on one message, cut to the policy's limits."""
+        limits = self.policy.settings.limits
+        message, unchecked = bound(message, limits)
         findings: list[Finding] = []
         with nlp_scope(self.policy.settings.nlp_model):  # the words spaCy reads here are not kept
             for rule_id in rules or self.policy.enabled():
@@ -66,4 +69,4 @@ class Checker:
                     findings.append(advise(rule_id, hit, self.policy.rules[rule_id]))
                     break  # one note per rule per message: the first, strongest hit
         findings.sort(key=lambda f: -f.severity.rank)
-        return Report(source=source, findings=tuple(findings))
+        return Report(source, tuple(findings), unchecked, limits.on_send_unchecked)

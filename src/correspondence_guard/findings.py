@@ -103,17 +103,24 @@ class Report:
 
     source: str
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    # parts of the message not judged: over a limit, or an attachment that could not be read
+    unchecked: tuple[str, ...] = ()
+    # what on-send does when something is unchecked (the policy's limits.on_send_unchecked)
+    unchecked_action: SendAction = SendAction.ALLOW
 
     @property
     def send_action(self) -> SendAction:
-        """The strictest ``on_send`` of the findings; ``allow`` when there are none."""
-        return max((f.on_send for f in self.findings), key=lambda a: a.rank, default=SendAction.ALLOW)
+        """The strictest ``on_send`` of the findings (and of ``unchecked_action``, when part of
+        the message was not checked); ``allow`` when there is nothing."""
+        actions = [f.on_send for f in self.findings] + ([self.unchecked_action] if self.unchecked else [])
+        return max(actions, key=lambda a: a.rank, default=SendAction.ALLOW)
 
     @property
     def verdict(self) -> Verdict:
-        """clear: nothing found; block: some finding blocks sending; warning: some
-        finding is high severity or prompts the sender; advisory: low/medium notes only."""
-        if not self.findings:
+        """clear: nothing found and everything checked; block: sending is blocked; warning: some
+        finding is high severity or prompts the sender; advisory: low/medium notes only, or
+        part of the message could not be checked."""
+        if not self.findings and not self.unchecked:
             return Verdict.CLEAR
         action = self.send_action
         if action is SendAction.BLOCK:
@@ -128,4 +135,5 @@ class Report:
             "verdict": self.verdict.value,
             "send_action": self.send_action.value,
             "findings": [f.to_dict() for f in self.findings],
+            "unchecked": list(self.unchecked),
         }

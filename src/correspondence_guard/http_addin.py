@@ -3,7 +3,8 @@
 ``launchevent.js`` is the on-send handler. Classic Outlook runs it in a JavaScript-only runtime
 with no roaming settings or storage to read from, so the service URL and the bearer token are
 written into the file as it is served: ``"__CG_ORIGIN__"`` becomes the origin the request came
-to and ``"__CG_TOKEN__"`` the configured token. ``manifest.xml`` is served with its
+to, ``"__CG_TOKEN__"`` the configured token and ``"__CG_ON_FAILURE__"`` the policy's
+``limits.on_check_failure`` (prompt, or block to fail closed). ``manifest.xml`` is served with its
 ``https://localhost:8765`` replaced by that origin, ready for a server deployment.
 """
 
@@ -45,7 +46,7 @@ def origin_of(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def addin_router(files: dict[str, bytes], token: str) -> APIRouter:
+def addin_router(files: dict[str, bytes], token: str, on_failure: str = "prompt") -> APIRouter:
     router = APIRouter(include_in_schema=False)
     js_token = json.dumps(token)[1:-1]
 
@@ -56,7 +57,11 @@ def addin_router(files: dict[str, bytes], token: str) -> APIRouter:
         body = files[name]
         origin = origin_of(request)
         if name == "launchevent.js":
-            body = body.replace(b"__CG_ORIGIN__", origin.encode()).replace(b"__CG_TOKEN__", js_token.encode())
+            body = (
+                body.replace(b"__CG_ORIGIN__", origin.encode())
+                .replace(b"__CG_TOKEN__", js_token.encode())
+                .replace(b"__CG_ON_FAILURE__", on_failure.encode())
+            )
         elif name == "manifest.xml":
             body = body.replace(MANIFEST_ORIGIN.encode(), origin.encode())
         # Revalidated on every load (a new token or origin shows at once), cheaply with the ETag;

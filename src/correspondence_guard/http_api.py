@@ -81,6 +81,9 @@ class ReportOut(BaseModel):
     verdict: Literal["clear", "advisory", "warning", "block"]
     send_action: Literal["allow", "prompt", "block"] = Field(description="what the on-send check does")
     findings: list[FindingOut]
+    unchecked: list[str] = Field(
+        default_factory=list, description="parts not checked: over a limit, or an attachment not readable"
+    )
 
 
 class OverrideIn(BaseModel):
@@ -313,7 +316,7 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     document_check_request(app)
-    app.include_router(addin_router(files, token))
+    app.include_router(addin_router(files, token, checker.policy.settings.limits.on_check_failure))
     # the last added runs first: Observe, TrustedHost, CORS, Guard, BodyLimit, then the routes
     app.add_middleware(
         BodyLimit, max_bytes=int(svc.max_request_mb * 1024 * 1024), seconds=svc.request_body_seconds

@@ -100,6 +100,29 @@ class EnquirySettings(_Strict):
         return self
 
 
+class Limits(_Strict):
+    """How much of one message is judged; what lies beyond is named in the report (``limits.py``)."""
+
+    max_text_chars: int = Field(
+        200_000, ge=1_000, le=5_000_000, description="characters of the body (own and quoted text) checked"
+    )
+    max_attachments: int = Field(20, ge=1, le=500, description="attachments opened and checked")
+    max_attachment_chars: int = Field(
+        100_000, ge=1_000, le=200_000, description="characters of text checked from each attachment"
+    )
+    max_recipients: int = Field(500, ge=10, le=10_000, description="To, Cc and Bcc addresses checked")
+    on_send_unchecked: SendAction = Field(
+        SendAction.ALLOW,
+        description="what the add-in does on send when part of a draft was not checked "
+        "(allow, prompt or block); findings that ask for more still win",
+    )
+    on_check_failure: Literal["prompt", "block"] = Field(
+        "prompt",
+        description="the add-in on send when the service cannot answer in time: prompt (Send Anyway "
+        "offered) or block (fail closed: the draft waits until the service answers)",
+    )
+
+
 class Settings(_Strict):
     """Settings shared by the rules."""
 
@@ -123,6 +146,7 @@ class Settings(_Strict):
     )
     pre_election_periods: list[Period] = Field(default_factory=list)
     enquiries: EnquirySettings = EnquirySettings()
+    limits: Limits = Limits()
 
     @field_validator("private_domains", "extra_private_domains")
     @classmethod

@@ -28,6 +28,7 @@ from correspondence_guard.config import Config, ConfigError, ReviewSource
 from correspondence_guard.engine import Checker
 from correspondence_guard.errors import CorrespondenceGuardError
 from correspondence_guard.intake.eml import parse_eml
+from correspondence_guard.masking import mask_text
 from correspondence_guard.message import Message
 from correspondence_guard.private_files import private_dir
 from correspondence_guard.recording import Outcome, check_and_record, header_key, record_error
@@ -248,5 +249,8 @@ def _count(outcome: Outcome, entry: Entry, tally: Tally) -> None:
     elif outcome.new:
         tally.checked += 1
         tally.flagged += outcome.flagged
+        if outcome.report is not None and outcome.report.unchecked:  # over a limit, or an attachment unread
+            problem = mask_text("; ".join(outcome.report.unchecked))
+            tally.problems.append({"kind": "part", "source": entry.label, "problem": problem})
     else:
         tally.seen += 1

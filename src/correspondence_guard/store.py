@@ -142,7 +142,9 @@ def _window(since: dt.datetime | None, until: dt.datetime | None) -> sa.ColumnEl
     closed window such as a review's, seen in it though dated earlier, so back-dating a message
     cannot keep it out of the review of the day it arrived."""
     sent = sa.and_(
-        *([_WHEN >= since] if since is not None else []), *([_WHEN < until] if until is not None else [])
+        sa.true(),
+        *([_WHEN >= since] if since is not None else []),
+        *([_WHEN < until] if until is not None else []),
     )
     if since is None or until is None:
         return sent

@@ -81,7 +81,13 @@ def test_check_prompt_and_clear(service: Service) -> None:
         clear = http.post("/v1/check", json=CLEAR).json()
     assert prompt["send_action"] == "prompt"
     assert [f["rule"] for f in prompt["findings"]] == ["reply-all-members"]
-    assert clear == {"source": "draft", "verdict": "clear", "send_action": "allow", "findings": []}
+    assert clear == {
+        "source": "draft",
+        "verdict": "clear",
+        "send_action": "allow",
+        "findings": [],
+        "unchecked": [],
+    }
 
 
 def test_check_eml(service: Service) -> None:
@@ -275,6 +281,7 @@ def test_well_known_and_addin_files(service: Service) -> None:
     assert allowed == {"allowed": [f"{service.base}/addin/launchevent.js"]}
     assert script.headers["content-type"].startswith("text/javascript")
     assert f'origin: "{service.base}"' in script.text and f'cgToken = "{TOKEN}"' in script.text
+    assert 'onFailure: "prompt"' in script.text  # the policy's limits.on_check_failure
     assert f"{service.base}/addin/launchevent.js" in manifest.text and "localhost:8765" not in manifest.text
     assert "office.js" in pane.text and icon.content.startswith(b"\x89PNG")
     assert script.headers["cache-control"] == "no-cache, private"

@@ -350,3 +350,31 @@ def test_imap_source(tmp_path: Path, checker: Checker, mail_dir: Path) -> None:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_message_only_partly_checked_is_listed_in_the_report(tmp_path: Path, checker: Checker) -> None:
+    """An attachment that claims to be a PDF but is not: the message is checked on the rest, and
+    the report says what could not be read, rather than counting it as clear."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = OSWIN, MARISOL, "Minutes"
+    msg["Date"], msg["Message-ID"] = "Tue, 03 Mar 2026 10:00:00 +0000", "<minutes@ashdown.gov.uk>"
+    msg.set_content("Minutes attached.")
+    msg.add_attachment(b"not a pdf at all", maintype="application", subtype="pdf", filename="minutes.pdf")
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "minutes.eml").write_bytes(msg.as_bytes())
+    config = make_config(tmp_path, [{"kind": "folder", "path": folder}])
+    store = Store(config.store.url)
+    try:
+        result = run_review(config, checker, store, SINCE, UNTIL)
+    finally:
+        store.close()
+    [part] = result.data["problems"]
+    assert part["kind"] == "part" and part["problem"].startswith("attachment minutes.pdf could not be read")
+    assert result.data["run"]["could_not_check"] == 0 and result.data["store"]["by_verdict"] == {
+        "advisory": 1
+    }
+    html = (result.out_dir / "report.html").read_text(encoding="utf-8")
+    assert "part of a message (the rest was checked)" in html and "minutes.pdf could not be read" in html

@@ -107,6 +107,7 @@ const report = (action, findings) => ({ source: "draft", verdict: "x", send_acti
 test.beforeEach(() => {
   installOffice();
   addin.CG.timeoutMs = TIMEOUT_MS;
+  addin.CG.onFailure = "prompt";
 });
 
 test("the handler is associated at top level under the manifest's FunctionName", () => {
@@ -196,6 +197,26 @@ test("timeout: gives up well inside Outlook's 5 s and lets the user send", async
   assert.equal(done.allowEvent, false);
   assert.equal(done.sendModeOverride, "promptUser");
   assert.match(done.errorMessage, /did not answer in time/);
+});
+
+test("a policy that fails closed: a timeout blocks the send, with no Send Anyway", async () => {
+  addin.CG.onFailure = "block";
+  addin.CG.timeoutMs = 50;
+  serviceAnswers(() => new Promise(() => {}));
+  const done = await send();
+  assert.equal(done.allowEvent, false);
+  assert.equal(done.sendModeOverride, undefined);
+  assert.match(done.errorMessage, /could not check this message: .*did not answer in time.*send again/);
+  installOffice({ mailbox: "1.12" }); // fail-closed holds on older clients too
+  assert.equal((await send()).allowEvent, false);
+});
+
+test("parts that were not checked are named on send", async () => {
+  const unchecked = ["attachment minutes.pdf could not be read: PdfReadError"];
+  serviceAnswers(reply(200, { ...report("prompt", []), unchecked }));
+  const done = await send();
+  assert.equal(done.sendModeOverride, "promptUser");
+  assert.match(done.errorMessage, /Not checked: attachment minutes\.pdf could not be read/);
 });
 
 test("service down on a 1.12 client: the send goes ahead", async () => {

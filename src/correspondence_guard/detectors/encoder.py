@@ -88,22 +88,27 @@ class Encoder:
         The last ``CACHE_SIZE`` sentences' vectors are kept: a draft is checked in the task
         pane and again on send, and a reply repeats its writer's usual lines."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        todo = [i for i, t in enumerate(texts) if t not in self._cache]
+        first: dict[str, int] = {}  # each distinct text is encoded once, however often it repeats
         for i, t in enumerate(texts):
             if t in self._cache:
                 out[i] = self._cache[t]
                 self._cache.move_to_end(t)
-        if not todo:
-            return out
-        encodings = self.tokenizer.encode_batch([texts[i] for i in todo])
-        order = sorted(range(len(todo)), key=lambda k: len(encodings[k].ids))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            out[[todo[k] for k in chunk]] = self._forward([encodings[k].ids for k in chunk])
-        for i in todo:
-            self._cache[texts[i]] = out[i].copy()
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+            else:
+                first.setdefault(t, i)
+        todo = list(first.values())
+        if todo:
+            encodings = self.tokenizer.encode_batch([texts[i] for i in todo])
+            order = sorted(range(len(todo)), key=lambda k: len(encodings[k].ids))
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                out[[todo[k] for k in chunk]] = self._forward([encodings[k].ids for k in chunk])
+            for i in todo:
+                self._cache[texts[i]] = out[i].copy()
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+            for i, t in enumerate(texts):
+                if i != first.get(t, i):
+                    out[i] = out[first[t]]
         return out
 
     def cache_clear(self) -> None:

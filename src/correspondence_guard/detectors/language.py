@@ -41,6 +41,9 @@ HEAD_FILE = "head.npz"
 # A "sentence" longer than this (a body with no full stops) is judged on its beginning: the
 # encoder reads 128 word pieces anyway, and spaCy refuses texts over a million characters.
 MAX_SENTENCE_CHARS = 5000
+# Sentences of one message given to the encoder (about 5 ms each here): a long message's
+# others keep their n-gram score alone, like sentences the prefilter rules out.
+MAX_EMBEDDED = 64
 
 
 def shipped_model_dir() -> Path:
@@ -135,6 +138,12 @@ class LanguageModel:
             judged = None if rules is None else np.array([[float(r in rules) for r in labels]] * len(texts))
             judged = None if judged is None else judged.reshape(len(texts), len(labels))
             wanted = needs_embedding(ngram, prefilter, judged)
+            if wanted.sum() > MAX_EMBEDDED:  # bounded cost: the most suspect sentences by n-grams
+                mask = ngram if judged is None else ngram * judged
+                strongest = np.argsort(-mask.max(axis=1), kind="stable")
+                keep = np.zeros_like(wanted)
+                keep[[i for i in strongest if wanted[i]][:MAX_EMBEDDED]] = True
+                wanted = keep
             learned = np.zeros_like(ngram)
             if wanted.any():
                 vectors = (embed or encoder().encode)([t for t, w in zip(texts, wanted, strict=True) if w])

@@ -34,4 +34,6 @@ def print_report(console: Console, report: Report) -> None:
             body.append(ev.text + "\n", style="dim")
         body.append("Protocol: " + "; ".join(finding.citations), style="italic")
         console.print(Panel(body, title=escape(finding.rule), title_align="left", border_style=colour))
+    for line in report.unchecked:
+        console.print(Text("Not checked: ", style="bold yellow"), Text(line))
     console.print()
