@@ -168,3 +168,65 @@ def test_what_is_not_a_message_is_said_so_not_passed_as_clear(raw: bytes) -> Non
 
     with pytest.raises(MessageError, match="not an e-mail message"):
         parse_eml(raw)
+
+
+def _big_docx(paragraphs: int) -> bytes:
+    """A real .docx (python-docx's template) with ``paragraphs`` more paragraphs: 35 bytes each
+    of XML, so a million make 35 MB, under the 50 MB unzipped limit, about 200 KB on the wire."""
+    import zipfile
+
+    import docx
+
+    template = io.BytesIO()
+    docx.Document().save(template)
+    out = io.BytesIO()
+    with zipfile.ZipFile(template) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "word/document.xml":
+                data = data.replace(
+                    b"<w:sectPr", b"<w:p><w:r><w:t>x</w:t></w:r></w:p>" * paragraphs + b"<w:sectPr", 1
+                )
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+def _small_docx(text: str) -> bytes:
+    import docx
+
+    buffer = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph(text)
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_reader_that_runs_out_of_memory_is_contained() -> None:
+    """35 MB of document XML parsed in a helper allowed 64 MB more than it started with: the
+    file is 'could not be read', this process is untouched, and the next file reads."""
+    from correspondence_guard.intake.isolated import Isolated
+
+    helper = Isolated(seconds=30, headroom=64 * 1024 * 1024)
+    try:
+        (text, problem), took = _timed(helper.read, "docx", _big_docx(1_000_000))
+        assert text == "" and problem.startswith("could not be read") and took < BUDGET_S * 2
+        assert helper.read("docx", _small_docx("Agenda for the parish meeting")) == (
+            "Agenda for the parish meeting",
+            "",
+        )
+    finally:
+        helper.close()
+
+
+def test_a_reader_that_runs_too_long_is_stopped() -> None:
+    """The same document takes python-docx seconds to read: with a 0.3 s limit the helper is
+    killed and replaced, and the file is 'could not be read: took over 0.3 s'."""
+    from correspondence_guard.intake.isolated import Isolated
+
+    helper = Isolated(seconds=0.3)
+    try:
+        (text, problem), took = _timed(helper.read, "docx", _big_docx(1_000_000))
+        assert (text, problem) == ("", "could not be read: took over 0.3 s") and took < 2
+        assert helper.read("docx", _small_docx("Minutes"))[0] == "Minutes"
+    finally:
+        helper.close()

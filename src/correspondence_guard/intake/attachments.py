@@ -1,4 +1,7 @@
-"""Text from attachments: txt, csv, html, docx, xlsx, pdf. Never raises."""
+"""Text from attachments: txt, csv, html, docx, xlsx, pdf. Never raises.
+
+Office documents and PDFs are read in a bounded helper process (``isolated``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import zipfile
 from collections.abc import Callable
 
 from correspondence_guard.intake.html import html_to_text
+from correspondence_guard.intake.isolated import isolated
 from correspondence_guard.message import Attachment
 
 MAX_TEXT = 200_000  # characters kept per attachment: enough for any rule, bounded for speed
@@ -40,7 +44,7 @@ def _csv(data: bytes) -> str:
     return "\n".join(", ".join(cell for cell in row) for row in rows)
 
 
-def _docx(data: bytes) -> str:
+def docx_text(data: bytes) -> str:
     import docx  # python-docx
 
     doc = docx.Document(io.BytesIO(data))
@@ -51,7 +55,7 @@ def _docx(data: bytes) -> str:
     return "\n".join(parts)
 
 
-def _xlsx(data: bytes) -> str:
+def xlsx_text(data: bytes) -> str:
     import openpyxl
 
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -71,7 +75,7 @@ def _xlsx(data: bytes) -> str:
     return "\n".join(parts)
 
 
-def _pdf(data: bytes) -> str:
+def pdf_text(data: bytes) -> str:
     import pypdf
 
     reader = pypdf.PdfReader(io.BytesIO(data))
@@ -91,9 +95,9 @@ _BY_SUFFIX: dict[str, Callable[[bytes], str]] = {
     ".csv": _csv,
     ".htm": lambda d: html_to_text(_decode(d)),
     ".html": lambda d: html_to_text(_decode(d)),
-    ".docx": _docx,
-    ".xlsx": _xlsx,
-    ".pdf": _pdf,
+    ".docx": docx_text,
+    ".xlsx": xlsx_text,
+    ".pdf": pdf_text,
 }
 _BY_TYPE = {
     "text/plain": ".txt",
@@ -103,6 +107,9 @@ _BY_TYPE = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
 }
+
+
+_ISOLATED: dict[Callable[[bytes], str], str] = {docx_text: "docx", xlsx_text: "xlsx", pdf_text: "pdf"}
 
 
 def extract(name: str, content_type: str, data: bytes, max_bytes: int = MAX_BYTES) -> Attachment:
@@ -119,11 +126,16 @@ def extract(name: str, content_type: str, data: bytes, max_bytes: int = MAX_BYTE
     if len(data) > max_bytes:
         return attachment(problem=f"over {max_bytes // (1024 * 1024)} MB: not opened")
     try:
-        if reader in (_docx, _xlsx) and unzipped_size(data) > MAX_UNZIPPED:
+        if reader in (docx_text, xlsx_text) and unzipped_size(data) > MAX_UNZIPPED:
             return attachment(
                 problem=f"could not be read: expands to over {MAX_UNZIPPED // (1024 * 1024)} MB"
             )
-        text = reader(data)
+        if reader in _ISOLATED:  # office documents and PDFs: in the bounded helper process
+            text, problem = isolated().read(_ISOLATED[reader], data)
+            if problem:
+                return attachment(problem=problem)
+        else:
+            text = reader(data)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, Exception) as exc:  # noqa: BLE001 - bad files
         return attachment(problem=f"could not be read: {type(exc).__name__}")
     return attachment(text=text[: MAX_TEXT + 1])  # one more: a longer text shows as cut (limits.py)
