@@ -11,6 +11,12 @@ it stood at each quarter of the run, sampled every second: stable memory levels 
     .venv/bin/python bench/load_service.py [--clients 20] [--seconds 30] [--think-ms 0]
     .venv/bin/python bench/load_service.py --check-processes 0     # checks inside the service process
     .venv/bin/python bench/load_service.py --url https://cg.example:8765 --token T   # a running service
+    .venv/bin/python bench/load_service.py --attack     # the same, while the service is attacked
+
+``--attack`` runs, alongside the clients, what issue 11 tried from a web page and the network:
+1,100 idle sockets held open (each reopened a second after the service closes it), slowloris connections sending a header line a
+second, unauthenticated 20 MB uploads in a loop, and cross-site script loads of the add-in's
+script. The add-in's real checks must keep their p95.
 
 The mix is weighted like a council mailbox: mostly internal mail (no private recipient, so the
 personal-data analyser never runs), some to residents and partners, some to private webmail
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -46,7 +53,7 @@ import httpx  # only to wait for /readyz
 
 ROOT = Path(__file__).resolve().parent.parent
 DIRECTORY = ROOT / "tests" / "data" / "directory.yaml"
-TOKEN = "bench-token"
+TOKEN = "bench-token-7c1e5a9f"
 P95_TARGET_MS = 100.0
 
 LEADER = {"emailAddress": "cllr.beatrix.quennell@ashdown.gov.uk", "displayName": "Beatrix Quennell"}
@@ -124,7 +131,7 @@ def start_service(tmp: Path, check_processes: int) -> tuple[subprocess.Popen[byt
     config = tmp / "config.yaml"
     config.write_text(
         f"directory: {DIRECTORY}\nstore:\n  url: sqlite:///{tmp / 'store.db'}\n"
-        f"service:\n  host: 127.0.0.1\n  port: {port}\n  token_env: CG_BENCH_TOKEN\n"
+        f"service:\n  host: 127.0.0.1\n  port: {port}\n  allow_http: true\n  token_env: CG_BENCH_TOKEN\n"
         f"  check_processes: {check_processes}\n",
         encoding="utf-8",
     )
@@ -241,12 +248,88 @@ async def run(
         )
         for i in range(args.clients)
     ]  # fmt: skip
+    tally: collections.Counter[str] = collections.Counter()
+    if getattr(args, "attack", False) and pid is not None:
+        tasks.append(asyncio.create_task(attack(base, stop_at, tally)))
     while not all(t.done() for t in tasks):
         await asyncio.sleep(1)
         if pid:
             memory.append(rss_kib(pid))
     await asyncio.gather(*tasks)
-    return {"latencies": latencies, "errors": errors, "memory": memory}
+    return {"latencies": latencies, "errors": errors, "memory": memory, "attack": dict(tally)}
+
+
+async def attack(base: str, stop_at: float, tally: dict[str, int]) -> None:
+    """Idle sockets, slowloris, unauthenticated uploads and cross-site script loads, until ``stop_at``."""
+    url = urlsplit(base)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+
+    async def idle() -> None:  # hold a socket open; a second after the service closes it, open another
+        while time.monotonic() < stop_at:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+                tally["idle opened"] += 1
+                with contextlib.suppress(asyncio.TimeoutError, OSError):
+                    await asyncio.wait_for(reader.read(1), max(0.1, stop_at - time.monotonic()))
+                writer.close()
+            except OSError:
+                tally["idle refused"] += 1
+            await asyncio.sleep(1)
+
+    async def slowloris() -> None:
+        while time.monotonic() < stop_at:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(f"GET /healthz HTTP/1.1\r\nHost: {url.netloc}\r\n".encode())
+                while time.monotonic() < stop_at and not reader.at_eof():
+                    writer.write(b"X-Slow: 1\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(1)
+                tally["slowloris cut off"] += 1
+                writer.close()
+            except OSError:
+                await asyncio.sleep(0.5)
+
+    async def upload() -> None:  # 20 MB with no token
+        junk = b"x" * (20 * 1024 * 1024)
+        while time.monotonic() < stop_at:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(
+                    f"POST /v1/check HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(junk)}\r\n\r\n".encode()
+                )
+                with contextlib.suppress(OSError):
+                    writer.write(junk)
+                    await writer.drain()
+                head = await asyncio.wait_for(reader.readline(), 10)
+                tally["uploads refused " + head.decode("latin-1").split(" ")[1:2][0]] += 1
+                writer.close()
+            except (TimeoutError, OSError, IndexError):
+                tally["uploads dropped"] += 1
+                await asyncio.sleep(0.1)
+
+    async def cross_site() -> None:
+        while time.monotonic() < stop_at:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(
+                    f"GET /addin/launchevent.js HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                    "Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\n"
+                    "Sec-Fetch-Dest: script\r\nConnection: close\r\n\r\n".encode()
+                )
+                answer = await asyncio.wait_for(reader.read(), 10)
+                tally["cross-site " + answer.decode("latin-1").split(" ")[1:2][0]] += 1
+                if TOKEN.encode() in answer:
+                    tally["TOKEN LEAKED"] += 1
+                writer.close()
+            except (TimeoutError, OSError, IndexError):
+                tally["cross-site dropped"] += 1
+            await asyncio.sleep(0.2)
+
+    jobs = [idle() for _ in range(1100)] + [slowloris() for _ in range(20)]
+    jobs += [upload() for _ in range(4)] + [cross_site() for _ in range(2)]
+    await asyncio.gather(*jobs)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -267,6 +350,9 @@ def main() -> int:
     parser.add_argument("--url", help="a running service instead of starting one")
     parser.add_argument("--token", default=os.environ.get("CG_SERVICE_TOKEN", TOKEN))
     parser.add_argument("--insecure", action="store_true", help="do not verify the service's certificate")
+    parser.add_argument(
+        "--attack", action="store_true", help="attack the service while measuring (see above)"
+    )
     args = parser.parse_args()
 
     proc = None
@@ -316,6 +402,8 @@ def main() -> int:
             print(f"  {label}: {len(values)}, p50 {percentile(values, 50) * 1000:.1f}  "
                   f"p95 {percentile(values, 95) * 1000:.1f}")  # fmt: skip
     print(f"errors: {len(errors)}" + (f" ({', '.join(sorted(set(errors)))})" if errors else ""))
+    if result["attack"]:
+        print("under attack: " + ", ".join(f"{k} {v}" for k, v in sorted(result["attack"].items())))
     if pid:
         memory = result["memory"]
         quarters = [memory[min(len(memory) - 1, len(memory) * q // 4)] for q in range(5)]

@@ -73,8 +73,9 @@ class ServiceSettings(_Section):
     max_request_mb: float = Field(25, gt=0)
     request_head_seconds: float = Field(10, gt=0, le=120, description="to send a request's headers")
     request_body_seconds: float = Field(30, gt=0, le=600, description="to send a request's body")
-    max_connections: int = Field(200, ge=4, description="open connections; more are closed at once")
-    max_concurrent_requests: int = Field(64, ge=1, description="requests in progress; more get 503")
+    max_connections: int = Field(
+        200, ge=4, description="open connections; over it, those waiting longest for a request are closed"
+    )
     check_processes: int = Field(
         0,
         ge=0,

@@ -200,12 +200,14 @@ class BodyLimit:
 def bounded_protocol(head_seconds: float, max_connections: int) -> type[H11Protocol]:
     """uvicorn's h11 protocol, bounded. A connection that has not sent a whole request head
     within ``head_seconds`` of opening (or of its last response) is closed. Over
-    ``max_connections``, the connections that have been waiting longest without a request are
-    closed to make room, so idle sockets cannot lock the add-in out."""
+    ``max_connections``, connections waiting for a request head are closed to make room: first
+    those that never completed a request (idle or slow sockets), oldest first, then kept-alive
+    ones; so a flood of sockets cannot lock the add-in out."""
 
     class BoundedH11(H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
         _waiting_since = 0.0
+        _served = 0  # requests answered on this connection
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -214,7 +216,7 @@ def bounded_protocol(head_seconds: float, max_connections: int) -> type[H11Proto
             if excess > 0:
                 idle = sorted(
                     (c for c in self.connections if isinstance(c, BoundedH11) and c._head_timer is not None),
-                    key=lambda c: c._waiting_since,
+                    key=lambda c: (c._served > 0, c._waiting_since),
                 )
                 for conn in idle[:excess]:
                     conn.transport.close()
@@ -225,6 +227,7 @@ def bounded_protocol(head_seconds: float, max_connections: int) -> type[H11Proto
                 self._disarm()
 
         def on_response_complete(self) -> None:
+            self._served += 1
             super().on_response_complete()
             if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
                 self._arm()
@@ -252,10 +255,12 @@ def bounded_protocol(head_seconds: float, max_connections: int) -> type[H11Proto
 
 
 def uvicorn_limits(svc: ServiceSettings) -> dict[str, Any]:
-    """uvicorn options that bound connections, concurrency, headers and idle time."""
+    """uvicorn options that bound connections, headers and idle time. (uvicorn's own
+    ``limit_concurrency`` counts open connections too, so it would answer 503 to the add-in
+    while idle sockets are open: the connection cap does that work instead, and one request is
+    in progress per connection at most.)"""
     return {
         "http": bounded_protocol(svc.request_head_seconds, svc.max_connections),
-        "limit_concurrency": svc.max_concurrent_requests,
         "timeout_keep_alive": 5,
         "h11_max_incomplete_event_size": 16 * 1024,
         "backlog": 256,
