@@ -61,6 +61,9 @@ def test_text_report_for_a_finding(cli, directory_path, mail):
     assert "reply-all-members" in out and "CAM 10.1" in out
     assert "reply-all.eml" in out
     assert err == ""
+    # piped, as here: plain lines that never wrap, whatever their length
+    [note] = [line for line in out.splitlines() if line.strip().startswith("What to do: ")]
+    assert len(note) > 100 and "│" not in out
 
 
 def test_jsonl_lines_carry_source_and_findings(cli, directory_path, mail):

@@ -83,8 +83,9 @@ def test_text_lists_every_finding_oldest_first(run: Cli, store_url: str) -> None
     lines = out.splitlines()
     assert lines[-1] == "3 finding(s)"
     assert lines[0].startswith(
-        "2026-03-02 10:00  medium reply-all-members  cllr.beatrix.quennell@ashdown.gov.uk"
+        "2026-03-02 10:00  medium  reply-all-members                     cllr.beatrix.quennell@ashdown.gov.uk"
     )
+    assert len({line.index("cllr.") for line in lines[:-1]}) == 1  # the columns line up
     assert "900122" not in out  # the subject was masked when it was stored
 
 
@@ -126,6 +127,15 @@ def test_csv_has_a_header_and_json_lists(run: Cli, store_url: str) -> None:
     assert [r["message_id"] for r in reader] == ["<a@x>", "<c@x>"]
     assert json.loads(reader[0]["citations"]) == ["CAM 10.1"]
     assert json.loads(reader[0]["recipient_classes"]) == ["distribution-list"]
+
+
+def test_an_unknown_rule_is_an_error(run: Cli, store_url: str) -> None:
+    code, out, err = run("findings", "--store", store_url, "--rule", "nope")
+    assert code == 2 and out == ""
+    assert (
+        err.startswith("correspondence-guard: error: unknown rule: nope (the rules: ")
+        and err.count("\n") == 1
+    )
 
 
 def test_csv_cells_never_start_a_formula(run: Cli, tmp_path: Path) -> None:

@@ -108,9 +108,14 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
+    from correspondence_guard.detectors import REGISTRY
     from correspondence_guard.report.csvout import SpreadsheetWriter
     from correspondence_guard.store import Store
 
+    if args.rule and args.rule not in REGISTRY:
+        raise CorrespondenceGuardError(
+            f"unknown rule: {args.rule} (the rules: {', '.join(sorted(REGISTRY))})"
+        )
     url = _store_url(args)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise CorrespondenceGuardError(
@@ -138,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 when = (row["date"] or row["checked_at"])[:16].replace("T", " ")
                 out.write(
-                    f"{when}  {row['severity']:<6} {row['rule']}  {row['sender'] or '-'}  "
+                    f"{when:<16}  {row['severity']:<6}  {row['rule']:<36}  {row['sender'] or '-':<40}  "
                     f"{row['subject'] or '(no subject)'}: {row['reason']}\n"
                 )
         if args.format == "text":

@@ -19,7 +19,11 @@ _VERDICT = {
 
 
 def print_report(console: Console, report: Report) -> None:
-    """Print one report: the verdict, then each note with what to do and where it comes from."""
+    """Print one report: the verdict, then each note with what to do and where it comes from.
+    On a terminal, each note is a panel; piped or redirected, plain lines that never wrap."""
+    if not console.is_terminal:
+        print_plain(console, report)
+        return
     colour, headline = _VERDICT[report.verdict]
     console.print(Text(report.source, style="bold"), Text(f"  {headline}", style=colour))
     for finding in report.findings:
@@ -37,3 +41,20 @@ def print_report(console: Console, report: Report) -> None:
     for line in report.unchecked:
         console.print(Text("Not checked: ", style="bold yellow"), Text(line))
     console.print()
+
+
+def print_plain(console: Console, report: Report) -> None:
+    """The same report as plain lines, one thing per line, for a file, a pipe or a log."""
+    lines = [f"{report.source}  {_VERDICT[report.verdict][1]}"]
+    for finding in report.findings:
+        lines += [
+            f"  {finding.severity.value.upper()}  {finding.rule}: {finding.title}",
+            f"    Why: {finding.reason}",
+            f"    What to do: {finding.note}",
+            *(f"    Seen in {ev.where}: {ev.text}" for ev in finding.evidence),
+            f"    Protocol: {'; '.join(finding.citations)}",
+        ]
+    lines += [f"  Not checked: {line}" for line in report.unchecked]
+    for line in lines:
+        console.out(line, highlight=False)  # out(): no wrapping, no markup
+    console.out("")
