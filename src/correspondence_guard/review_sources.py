@@ -6,7 +6,7 @@ the raw bytes (read when needed, so a large mailbox is never held in memory). A 
 is its Date header, else when it arrived (IMAP INTERNALDATE, the file's modification time).
 
 IMAP folders are opened read-only (EXAMINE) with the watcher's connection helper; the range
-is found with SEARCH SINCE/BEFORE (a day wider each side, then narrowed by the Date header)
+is found with SEARCH by Date header or arrival (SENTSINCE/SENTBEFORE or SINCE/BEFORE, a day wider each side, then narrowed by the Date header)
 and bodies are fetched with BODY.PEEK[], so ``\\Seen`` is never set.
 """
 
@@ -206,7 +206,12 @@ def _imap(
         client.normalise_times = False  # INTERNALDATE with its zone
         client.select_folder(folder, readonly=True)
         day = dt.timedelta(days=1)
-        uids = client.search(["SINCE", (since - day).date(), "BEFORE", (until + day).date()])
+        first, last = (since - day).date(), (until + day).date()
+        # by the Date header (mail migrated or appended late arrives long after it was sent) or by
+        # arrival (a Date that is missing or wrong); the window is narrowed below by the Date
+        uids = client.search(
+            ["OR", ["SENTSINCE", first, "SENTBEFORE", last], ["SINCE", first, "BEFORE", last]]
+        )
         wanted = ["INTERNALDATE", "RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (DATE)]"]
         info = client.fetch(uids, wanted) if uids else {}
         found: list[tuple[dt.datetime, int]] = []

@@ -306,7 +306,10 @@ def _dovecot_module() -> Any:
 @pytest.mark.skipif(
     not shutil.which("dovecot"), reason="dovecot is not installed (apt-get install dovecot-imapd)"
 )
-def test_imap_source(tmp_path: Path, checker: Checker, mail_dir: Path) -> None:
+@pytest.mark.parametrize("arrived", ["when-sent", "today"], ids=["delivered", "migrated-today"])
+def test_imap_source(tmp_path: Path, checker: Checker, mail_dir: Path, arrived: str) -> None:
+    """A folder reviewed over IMAP; in a migrated mailbox (or Sent copies appended late) every
+    message arrived today, long after its Date, and must still be found by its Date."""
     helpers = _dovecot_module()
     root = Path(tempfile.mkdtemp(prefix="cg-review-dovecot-"))  # not in tmp_path: the mail user must reach it
     server = helpers.DovecotServer(root)
@@ -315,11 +318,11 @@ def test_imap_source(tmp_path: Path, checker: Checker, mail_dir: Path) -> None:
         mail = helpers.Mailbox(server, *server.new_user())
         client = mail.client()
         big = eml(dt.datetime(2026, 3, 4, 16, 0, tzinfo=dt.UTC), OSWIN, MARISOL, "Plans", "x" * 80_000, "big")
-        for raw in [raw for _, raw in messages()] + [big]:  # INTERNALDATE = Date, as for mail delivered then
+        for raw in [raw for _, raw in messages()] + [big]:
             when = dt.datetime.strptime(
                 re.search(rb"Date: (.+?)\r\n", raw)[1].decode(), "%a, %d %b %Y %H:%M:%S %z"
             )
-            client.append("INBOX", raw, msg_time=when)
+            client.append("INBOX", raw, msg_time=when if arrived == "when-sent" else dt.datetime.now(dt.UTC))
         client.logout()
         config = make_config(tmp_path, [{"kind": "imap", "account": "shared", "folder": "INBOX"}])
         config = config.model_copy(
