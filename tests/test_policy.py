@@ -226,6 +226,22 @@ def test_policy_validate(cli, tmp_path):
     assert line.startswith(f"correspondence-guard: error: {bad}:3: rules.{RULE}.severity")
 
 
+def test_policy_validate_lists_every_problem_in_line_order(cli, tmp_path):
+    text = (
+        "settings:\n  max_attachment_mb: -1\n  bogus: 2\n"
+        f"rules:\n  {RULE}:\n    severity: critical\n  no-such-rule:\n    enabled: true\n"
+    )
+    bad = _write(tmp_path, text, "many.yaml")
+    code, out, err = cli("policy", "validate", bad)
+    assert code == 2 and out == ""
+    where = [line.removeprefix("correspondence-guard: error: ").split(": ")[0] for line in err.splitlines()]
+    assert where == [f"{bad}:2", f"{bad}:3", f"{bad}:6", f"{bad}:7"]
+    assert "unknown key" in err and "unknown rule id" in err and "greater than 0" in err
+    directory = Path(__file__).parent / "data" / "directory.yaml"
+    code, out, err = cli("check", "--directory", directory, "--policy", bad, __file__)  # elsewhere: one line
+    assert code == 2 and err.count("\n") == 1 and "(and 3 more: run `policy validate`)" in err
+
+
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 def test_policy_show_prints_the_effective_values(cli, tmp_path, fmt):
     import yaml

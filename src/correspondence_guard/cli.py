@@ -119,9 +119,15 @@ def _progress(total: int) -> Callable[[], None] | None:
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
+    from correspondence_guard.errors import PolicyError
     from correspondence_guard.policy import load_policy
 
-    policy = load_policy(args.file)
+    try:
+        policy = load_policy(args.file)
+    except PolicyError as exc:  # every problem, in line order
+        for line in exc.problems:
+            print(f"correspondence-guard: error: {line}", file=sys.stderr)
+        return 2
     print(f"{args.file}: valid ({len(policy.enabled())} of {len(policy.rules)} rules enabled)")
     return EXIT_CLEAR
 

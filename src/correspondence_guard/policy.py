@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from correspondence_guard.errors import PolicyError
 from correspondence_guard.findings import SendAction, Severity
-from correspondence_guard.yamlfile import Loc, describe, load_yaml
+from correspondence_guard.yamlfile import Loc, describe_error, error_loc, line_of, load_yaml
 
 DEFAULT_POLICY = "default.yaml"
 
@@ -250,38 +250,56 @@ def load_policy(path: str | Path | None = None) -> Policy:
         file, lines, _ = max(reversed(layers), key=lambda layer: depth(layer[2]))
         return file, lines
 
-    rules = merged.get("rules") if isinstance(merged, dict) else None
-    for rule_id in rules if isinstance(rules, dict) else ():
-        if rule_id not in REGISTRY:  # before the shape check: a misspelt id is the real problem
-            file, lines = blame(("rules", rule_id))
-            known = ", ".join(sorted(REGISTRY))
-            raise PolicyError(
-                f"{file}:{lines.get(('rules', rule_id), 1)}: rules.{rule_id}: unknown rule id (known: {known})"
-            )
-    try:
-        data = PolicyFile.model_validate(merged)
-    except ValidationError as exc:
-        loc = tuple(exc.errors()[0]["loc"])
+    problems: list[tuple[str, int, str]] = []  # (file, line, text): every problem, sorted below
+
+    def problem(loc: Loc, text: str) -> None:
         file, lines = blame(loc)
-        raise PolicyError(describe(exc, file, lines)) from None
+        line = line_of(lines, loc)
+        problems.append((str(file), line, f"{file}:{line}: {text}"))
+
+    known = ", ".join(sorted(REGISTRY))
+    rules = merged.get("rules") if isinstance(merged, dict) else None
+    rules = rules if isinstance(rules, dict) else {}
+    for rule_id in rules:
+        if rule_id not in REGISTRY:  # a misspelt id is the real problem, not its shape
+            problem(("rules", rule_id), f"rules.{rule_id}: unknown rule id (known: {known})")
+    data = None
+    try:
+        data = PolicyFile.model_validate(
+            {**merged, "rules": {k: v for k, v in rules.items() if k in REGISTRY}}
+            if isinstance(merged, dict)
+            else merged
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = error_loc(err)
+            file, lines = blame(loc)
+            problems.append((str(file), line_of(lines, loc), describe_error(err, file, lines)))
 
     params: dict[str, BaseModel] = {}
-    for rule_id, cfg in data.rules.items():
-        if rule_id not in REGISTRY:
-            file, lines = blame(("rules", rule_id))
-            known = ", ".join(sorted(REGISTRY))
-            raise PolicyError(
-                f"{file}:{lines.get(('rules', rule_id), 1)}: rules.{rule_id}: unknown rule id "
-                f"(known: {known})"
-            )
+    for rule_id, cfg in rules.items():
+        if rule_id not in REGISTRY or not isinstance(cfg, dict):
+            continue
         try:
-            params[rule_id] = REGISTRY[rule_id].params.model_validate(cfg.params)
+            params[rule_id] = REGISTRY[rule_id].params.model_validate(cfg.get("params") or {})
         except ValidationError as exc:
-            file, lines = blame(("rules", rule_id, "params", *exc.errors()[0]["loc"]))
-            raise PolicyError(describe(exc, file, lines, ("rules", rule_id, "params"))) from None
-    missing = sorted(set(REGISTRY) - set(data.rules))
+            prefix = ("rules", rule_id, "params")
+            for err in exc.errors():
+                file, lines = blame(error_loc(err, prefix))
+                problems.append(
+                    (
+                        str(file),
+                        line_of(lines, error_loc(err, prefix)),
+                        describe_error(err, file, lines, prefix),
+                    )
+                )
+    missing = sorted(set(REGISTRY) - set(rules))
     if missing:
-        raise PolicyError(f"{layers[0][0]}: rules: no entry for {', '.join(missing)}")
+        problems.append((str(layers[0][0]), 1, f"{layers[0][0]}: rules: no entry for {', '.join(missing)}"))
+    if problems or data is None:
+        own = str(Path(path)) if path is not None else ""  # the council's own file first
+        ordered = [text for _, _, text in sorted(problems, key=lambda p: (p[0] != own, p[0], p[1]))]
+        raise PolicyError(ordered[0], ordered)
 
     settings = data.settings
     if not settings.private_domains:

@@ -83,8 +83,17 @@ def line_of(lines: dict[Loc, int], loc: Loc) -> int:
 
 def describe(exc: ValidationError, path: Path, lines: dict[Loc, int], prefix: Loc = ()) -> str:
     """One line for the first error of a pydantic validation: ``path:line: key: problem``."""
-    err = exc.errors()[0]
-    loc = (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+    return describe_error(exc.errors()[0], path, lines, prefix)
+
+
+def error_loc(err: Any, prefix: Loc = ()) -> Loc:
+    """Where a pydantic error is, as keys from the top of the file."""
+    return (*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+
+
+def describe_error(err: Any, path: Path, lines: dict[Loc, int], prefix: Loc = ()) -> str:
+    """One line for one pydantic error: ``path:line: key: problem``."""
+    loc = error_loc(err, prefix)
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
