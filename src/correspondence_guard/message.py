@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import getaddresses
@@ -22,10 +23,15 @@ class Address:
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+# Outlook's quoted headers write "Name [mailto:a@x]"; Python 3.12.x and later parse addresses
+# strictly and give up on the brackets, so they are rewritten as "Name <a@x>" first
+_MAILTO = re.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
+
+
 def parse_addresses(*values: str) -> tuple[Address, ...]:
     """Parse header values such as ``"A <a@x>, b@y"`` into Addresses; junk is dropped."""
     out: list[Address] = []
-    for name, addr in getaddresses([v for v in values if v]):
+    for name, addr in getaddresses([_MAILTO.sub(r"<\1>", v) for v in values if v]):
         addr = addr.strip().strip("<>").lower()
         if "@" in addr and " " not in addr:
             out.append(Address(email=addr, name=name.strip()))
