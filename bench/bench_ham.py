@@ -60,11 +60,14 @@ def main() -> int:
     )
     parser.add_argument("data", type=Path, help="the package's data/ folder")
     parser.add_argument("--limit", type=int, default=0, help="check only the first N ham messages")
+    parser.add_argument(
+        "--policy", type=Path, help="a policy file laid over the default (e.g. a retrained model)"
+    )
     args = parser.parse_args()
     files = sorted(p for group in HAM for p in (args.data / group).glob("*.json"))
     if args.limit:
         files = files[:: max(1, len(files) // args.limit)][: args.limit]  # spread over the groups
-    checker = Checker.load(ROOT / "tests" / "data" / "directory.yaml")
+    checker = Checker.load(ROOT / "tests" / "data" / "directory.yaml", args.policy)
     checker.warm_up()
     counts: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
