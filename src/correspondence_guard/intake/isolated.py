@@ -24,6 +24,7 @@ import threading
 from typing import IO
 
 SECONDS = 5.0
+STARTUP_SECONDS = 60.0
 MEMORY_HEADROOM = 768 * 1024 * 1024
 KINDS = ("docx", "xlsx", "pdf")
 _LEN = struct.Struct(">Q")
@@ -66,6 +67,8 @@ class Isolated:
             self._stop()
 
     def _start(self) -> subprocess.Popen[bytes]:
+        """The running helper, or a new one once it says it is ready (its imports do not count
+        against a file's time)."""
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "correspondence_guard.intake.isolated", str(self.headroom)],
@@ -74,6 +77,11 @@ class Isolated:
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
             )
+            assert self._proc.stdout is not None
+            try:
+                _read_exactly(self._proc.stdout, 1, STARTUP_SECONDS)
+            except TimeoutError:
+                raise OSError("the reader did not start") from None
         return self._proc
 
     def _stop(self) -> int | None:
@@ -125,6 +133,8 @@ def _serve(headroom: int) -> None:  # pragma: no cover - runs in the helper proc
         size = int(f.read().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (size + headroom, size + headroom))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(b"R")  # ready
+    stdout.flush()
     while kind := stdin.readline().strip().decode():
         data = stdin.read(_LEN.unpack(stdin.read(_LEN.size))[0])
         try:
