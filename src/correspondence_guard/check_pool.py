@@ -108,6 +108,8 @@ class ServiceChecks:
             return error_answer(422, str(exc))
         except Exception as exc:  # noqa: BLE001 - an unreadable draft is the client's problem, never a 500
             return error_answer(422, f"not a readable draft ({type(exc).__name__})")
+        if message.sender is None and not message.recipients:  # `{}` or a subject alone: not a draft
+            return error_answer(422, "not a valid draft: no sender and no recipients")
         where = {"send": "on-send", "pane": "task-pane"}.get(draft.trigger, "api")
         raw = draft.model_dump_json(exclude={"trigger"}).encode()
         return self._checked(message, raw, "draft", where)

@@ -188,6 +188,17 @@ def test_bad_json_is_422_with_a_message(service: Service, path: str, body: bytes
     assert isinstance(message, str) and "\n" not in message and detail in message
 
 
+@pytest.mark.parametrize(
+    "draft", [{}, {"subject": "Hello"}, {"body": {"text": "hi"}, "composeType": "newMail"}]
+)
+def test_a_draft_with_no_sender_and_no_recipients_is_refused(
+    service: Service, draft: dict[str, object]
+) -> None:
+    with service.client() as http:
+        answer = http.post("/v1/check", json=draft)
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("not a valid draft")
+
+
 def test_overrides_and_feedback_are_stored_with_who_when_which_rules(service: Service) -> None:
     with service.client() as http:
         override = http.post(
