@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin chatter, not ours
     if not args.verbose:
         # Libraries' own warnings about a bad PDF or an odd MIME part name no file and would
         # read as errors; the CLI reports problems itself. -v shows them.

@@ -276,7 +276,16 @@ class FolderWatch:
         w = self.w
         w.count("checked" if outcome.new else "seen")
         seen = "" if outcome.new else " (already recorded)"
-        log.debug("%s: UID %d %s %s%s", self.name, uid, outcome.key_hash, outcome.verdict, seen)
+        rules = ",".join(f.rule for f in outcome.report.findings) if outcome.report else ""
+        log.info(  # -v: one line a message; the key is a hash, nothing of the message itself
+            "%s: UID %d %s %s%s%s",
+            self.name,
+            uid,
+            outcome.key_hash,
+            outcome.verdict,
+            f" {rules}" if rules else "",
+            seen,
+        )
         if outcome.error and outcome.new:
             w.count("errors")
             log.warning(

@@ -86,8 +86,9 @@ def locations(store: Store) -> list[tuple[str, str, int]]:
 
 # -- the first scan, and what the watcher must leave alone ---------------------------------------------
 def test_first_scan_records_each_folder_and_leaves_flags_alone(
-    eml: Eml, mailbox: Mailbox, store: Store, checker: Checker
+    eml: Eml, mailbox: Mailbox, store: Store, checker: Checker, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="correspondence_guard")
     mailbox.append("INBOX", eml(), flags=(b"\\Seen",))
     mailbox.append("INBOX", eml(flagged=True))
     mailbox.append("Drafts", eml(flagged=True), flags=(b"\\Draft",))
@@ -108,6 +109,10 @@ def test_first_scan_records_each_folder_and_leaves_flags_alone(
     } == before  # \Seen neither set nor cleared
     assert len(list(store.iter_findings(rule="reply-all-members"))) == 2
     assert "body" not in {c for (c,) in rows(store, "SELECT name FROM pragma_table_info('messages')")}
+    # -v: one line a message (UID, key hash, verdict, rules), nothing of the message itself
+    lines = [r.getMessage() for r in caplog.records if ": UID " in r.getMessage()]
+    assert len(lines) == 4 and sum("reply-all-members" in line for line in lines) == 2
+    assert not any("@" in line or "Subject" in line for line in lines)
 
 
 def test_same_message_in_two_folders_is_checked_once(
