@@ -254,3 +254,19 @@ def test_forward_discloses_quoted_data_afresh_but_the_same_reply_does_not(check,
     assert check(reply, rules=[RULE_ID]) == []
     [finding] = check(forward, rules=[RULE_ID])
     assert any(e.where == "quoted" for e in finding.evidence)
+
+
+def test_the_evidence_lists_every_kind_of_identifier_found(check, make_draft):
+    """Information governance sees each kind of detail that was sent, each masked, not the first few."""
+    text = (
+        "Mrs Jane Doverhampton of 12 Tollgate Lane, phone 07700 900123, sort code 20-45-77, "
+        "case ref HSG/2026/0412, NHS number 943 476 5919, is in rent arrears and has dementia."
+    )
+    [finding] = check(
+        make_draft(sender="member:Lorcan", to="j.smith.home@gmail.com", body=text), rules=[RULE_ID]
+    )
+    shown = [e.text for e in finding.evidence if e.where == "body"]
+    for kind in ("NHS number", "case reference", "bank details", "phone number", "home address"):
+        assert any(kind in line for line in shown), (kind, shown)
+    assert any("dementia" in line for line in shown) and any("rent arrears" in line for line in shown)
+    assert not any(s in " ".join(shown) for s in ("476 5919", "900123", "45-77", "Doverhampton"))

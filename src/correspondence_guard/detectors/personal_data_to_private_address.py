@@ -213,11 +213,16 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
             near = [d for d in details if whole_document or abs(d.start - person.start) <= params.window]
             near_terms = [t for s, t in terms if whole_document or abs(s - person.start) <= params.window]
             if near or near_terms:
-                what = [pii.IDENTIFIERS[d.kind] + " " + d.text for d in near[:3]] + near_terms[:3]
+                # every kind of identifier and every sensitive term found, once each (masked when
+                # shown), so information governance can see what was sent
+                kinds = {d.kind: d.text for d in reversed(near)}
+                what = [f"{pii.IDENTIFIERS[k]} {t}" for k, t in kinds.items()]
+                what += list(dict.fromkeys(t.lower() for t in near_terms))
+                name = mask_name(person.text)
                 yield Hit(
-                    reason=f"personal data about {mask_name(person.text)} sent to a private address ({to_whom})",
+                    reason=f"personal data about {name} sent to a private address ({to_whom})",
                     evidence=(
-                        Evidence(where, f"{mask_name(person.text)}: " + "; ".join(what)),
+                        *(Evidence(where, f"{name}: {w}") for w in what),
                         Evidence("recipients", to_whom),
                     ),
                 )
