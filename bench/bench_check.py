@@ -13,7 +13,8 @@ overrides). Only ``check`` is timed; reading the files is timed apart and shown 
 
     .venv/bin/python bench/bench_check.py [--folder PATH] [--internal 400] [--private 200]
 
-Targets: internal >= 300 msg/s; private >= 30 msg/s; p95 < 50 ms. Always exits 0.
+Targets: internal >= 300 msg/s; private >= 30 msg/s; p95 < 50 ms; with --by-rule, each rule within
+its budget (RULE_BUDGET_MS), summed up in the "rule budgets:" line. Always exits 0.
 """
 
 from __future__ import annotations
@@ -242,6 +243,27 @@ def run(name: str, checker: Checker, messages: list[Message], warm: int = 10) ->
     return Result(name, len(messages), time.perf_counter() - start, times, findings)
 
 
+# Budget per rule, mean ms per message with the rule run alone, per set (issue 13): together they
+# keep internal mail over 300 msg/s and a draft's p95 under 50 ms. The first learned rule run
+# alone pays for scoring the sentences (the others reuse the encoder's cache), so political
+# comment's budget carries the model.
+LEARNED_FIRST = {"internal": 2.5, "private": 2.5, "folder": 15.0}
+LEARNED = {"internal": 1.5, "private": 1.5, "folder": 3.0}
+STRUCTURAL = {"internal": 0.5, "private": 1.0, "folder": 1.0}
+RULE_BUDGET_MS: dict[str, dict[str, float]] = {
+    "personal-data-to-private-address": {"internal": 0.5, "private": 15.0, "folder": 10.0},
+    "reply-all-members": STRUCTURAL,
+    "member-contacts-junior-officer": STRUCTURAL,
+    "confidential-information-disclosed": STRUCTURAL,
+    "media-enquiry-not-referred": STRUCTURAL,
+    "political-comment-on-council-email": LEARNED_FIRST,
+    "member-creates-legal-obligation": LEARNED,
+    "member-instructs-officer": LEARNED,
+    "undue-pressure-on-officer": LEARNED,
+    "personal-criticism-of-officer": LEARNED,
+}
+
+
 def by_rule(checker: Checker, messages: list[Message]) -> dict[str, float]:
     """Mean ms per message for each enabled rule on its own (shows where the time goes)."""
     out = {}
@@ -334,8 +356,17 @@ def main(argv: list[str] | None = None) -> int:
         print("\nmean ms per message, each rule run alone:")
         times = {name: by_rule(ck, messages) for name, (ck, messages) in sets.items()}
         print(f"{'rule':<36}" + "".join(f"{name:>10}" for name in times))
+        over = []
         for rule_id in checker.policy.enabled():
-            print(f"{rule_id:<36}" + "".join(f"{t[rule_id]:>10.2f}" for t in times.values()))
+            budget = RULE_BUDGET_MS.get(rule_id, STRUCTURAL)
+            cells = ""
+            for name, t in times.items():
+                late = t[rule_id] > budget.get(name, float("inf"))
+                cells += f"{t[rule_id]:>9.2f}{'!' if late else ' '}"
+                if late:
+                    over.append(f"{rule_id} on {name}: {t[rule_id]:.2f} ms > {budget[name]:g} ms")
+            print(f"{rule_id:<36}" + cells)
+        print("rule budgets: " + ("ok" if not over else "MISSED: " + "; ".join(over)))
     return 0
 
 
