@@ -42,6 +42,14 @@ def test_quoted_prose_is_split_in_linear_time(text: str) -> None:
     assert body.new_text.startswith("Hi") and "budget" in body.new_text + body.quoted_text
 
 
+def test_a_line_of_white_space_is_not_searched_quadratically() -> None:
+    """3,000 spaces before a word took 15 s: two white-space runs of the reply-line pattern
+    shared the spaces out in every way (now possessive)."""
+    for text in ("Hi\n\n" + " " * 50_000 + "x\nmore", "Hi\n" + "\t" * 50_000 + "."):
+        body, took = _timed(split_body, text)
+        assert took < BUDGET_S and body.new_text.startswith("Hi")
+
+
 def test_an_on_wrote_line_is_still_found_after_the_guard() -> None:
     body = split_body(
         "Thanks.\n\nOn Mon, 2 Mar 2026, Kieran Reddaway <kieran.reddaway@ashdown.gov.uk> wrote:\n> Hello"
