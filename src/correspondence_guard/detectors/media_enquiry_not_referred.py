@@ -23,8 +23,14 @@ from correspondence_guard.findings import Evidence, Hit
 from correspondence_guard.message import Address, Message
 
 TEAM_FUNCTION = "communications"
+# "On <date>, <author> wrote:" in linear time: only the first comma is tried, or a comma that ends
+# the line (the author on the next); the white space around the author is taken whole (\s*+,
+# (?<!\s)\s++). Trying every comma, and every way of sharing out white space, was cubic: a line
+# "On abcd," + 4,000 spaces + 4,000 letters took 85 s, once for each outside recipient.
 _FROM_LINE = re.compile(
-    r"^[ \t>*]*(?:from:\s*(?P<a>.+)|on\b.{4,120}?,\s*(?P<b>.+?)\s+wrote:)\s*$", re.I | re.M
+    r"^[ \t>*]*(?:from:\s*(?P<a>.+)|on\b(?:(?>.{4,120}?,)|.{4,120}?,(?=[^\S\n]*\n))\s*+(?P<b>.+?)(?<!\s)\s++wrote:)"
+    r"\s*$",
+    re.I | re.M,
 )
 _CONTACT = re.compile(
     r"@|www\.|https?://|\|\s|\b(tel|t|m|mobile|phone)\s*:|\b0\d{3,4}\s?\d{3}\s?\d{3,4}\b", re.I
