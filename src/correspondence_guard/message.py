@@ -24,8 +24,9 @@ class Address:
 
 
 # Outlook's quoted headers write "Name [mailto:a@x]"; Python 3.12.x and later parse addresses
-# strictly and give up on the brackets, so they are rewritten as "Name <a@x>" first
-_MAILTO = re.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
+# strictly and give up on the brackets, so they are rewritten as "Name <a@x>" first. No "[" in
+# the address: from every "[mailto:" of "[mailto:a[mailto:a..." it read on to the end (quadratic)
+_MAILTO = re.compile(r"\[mailto:([^\[\]\s]+)\]", re.IGNORECASE)
 
 
 def parse_addresses(*values: str) -> tuple[Address, ...]:
