@@ -83,6 +83,12 @@ def test_hostile_json_drafts_are_not_valid_drafts(data: str, problem: str) -> No
         parse_draft(data)
 
 
+def test_a_wrongly_typed_field_is_named_in_the_error() -> None:
+    """A validation error names the field and the problem, not "N validation errors"."""
+    with pytest.raises(MessageError, match=r"^not a valid draft: to: Input should be a valid list$"):
+        parse_draft('{"subject": "x", "to": 5}')
+
+
 def test_a_normal_draft_still_parses() -> None:
     message = parse_draft(json.dumps({"subject": "Bins", "body": {"text": "Thanks"}}))
     assert message.subject == "Bins"

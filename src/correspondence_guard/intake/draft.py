@@ -129,10 +129,10 @@ def parse_draft(data: bytes | str | dict[str, object], max_attachment_bytes: int
         raise MessageError(f"not a valid draft: not JSON ({exc})") from None
     except RecursionError:
         raise MessageError("not a valid draft: nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more digits than Python will convert
-        raise MessageError(f"not a valid draft: {str(exc).splitlines()[0]}") from None
-    except ValidationError as exc:
+    except ValidationError as exc:  # before ValueError, its base class
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "draft"
         raise MessageError(f"not a valid draft: {where}: {err['msg']}") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python will convert
+        raise MessageError(f"not a valid draft: {str(exc).splitlines()[0]}") from None
     return message_from_draft(draft, max_attachment_bytes)
