@@ -16,6 +16,7 @@ import pytest
 from correspondence_guard.errors import MessageError
 from correspondence_guard.intake.body import split_body
 from correspondence_guard.intake.draft import parse_draft
+from correspondence_guard.intake.eml import parse_eml
 from correspondence_guard.intake.html import html_to_text
 
 BUDGET_S = 5.0
@@ -81,6 +82,17 @@ def test_stray_angle_brackets_stay_text_and_tags_still_work() -> None:
 def test_hostile_json_drafts_are_not_valid_drafts(data: str, problem: str) -> None:
     with pytest.raises(MessageError, match=problem):
         parse_draft(data)
+
+
+def test_a_mime_part_with_a_content_type_of_many_semicolons_is_cut_not_parsed_for_ever() -> None:
+    raw = (
+        b"From: a@ashdown.gov.uk\nTo: b@ashdown.gov.uk\nSubject: x\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="B"\n\n--B\n'
+        b"Content-Type: text/plain" + b" ;" * 400_000 + b"\n\nThe part's own words\n--B--\n"
+    )
+    message, took = _timed(parse_eml, raw)
+    assert took < BUDGET_S
+    assert "The part's own words" in message.body.new_text
 
 
 def test_a_wrongly_typed_field_is_named_in_the_error() -> None:

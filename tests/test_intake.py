@@ -197,6 +197,25 @@ def test_eml_reads_addresses_subject_date_and_ids():
     assert m.problems == ()
 
 
+def test_eml_headers_in_raw_utf8_in_encoded_words_and_with_commas_in_names():
+    raw = (
+        "From: José Núñez <jose@ashdown.gov.uk>\n"
+        'To: "Smith, John" <j@ashdown.gov.uk>, =?utf-8?q?Jones=2C_Ann?= <a@ashdown.gov.uk>\n'
+        "To: second@ashdown.gov.uk\n"
+        "Subject: Café report\n =?utf-8?q?f=C3=A9?= r=?bogus\n\nHello\n"
+    ).encode()
+    m = parse_eml(raw)
+    assert m.sender is not None and m.sender.name == "José Núñez"
+    assert [(a.name, a.email) for a in m.to] == [
+        ("Smith, John", "j@ashdown.gov.uk"),
+        ("Jones, Ann", "a@ashdown.gov.uk"),
+        ("", "second@ashdown.gov.uk"),
+    ]
+    assert m.subject == "Café report fé r=?bogus"
+    latin1 = parse_eml(b"From: a@ashdown.gov.uk\nSubject: caf\xe9\n\nHello\n")
+    assert latin1.subject == "café"
+
+
 @pytest.mark.parametrize(
     ("name", "ctype", "data", "phrase"), ATTACHMENTS, ids=[a[0].split(".")[1] for a in ATTACHMENTS]
 )

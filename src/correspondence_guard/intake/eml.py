@@ -12,9 +12,10 @@ import email
 import email.policy
 import logging
 import mimetypes
+import re
 from email.header import decode_header, make_header
 from email.message import Message as StdMessage
-from email.utils import parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime, quote
 
 import mailparser
 
@@ -25,6 +26,7 @@ from correspondence_guard.intake.html import html_to_text
 from correspondence_guard.message import Attachment, Message, parse_addresses
 
 log = logging.getLogger(__name__)
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _REPLY = ("re:", "aw:", "sv:", "antw:")
 _MESSAGE_HEADERS = {"from", "to", "cc", "bcc", "subject", "date", "message-id", "sender", "received"}
 _FORWARD = ("fw:", "fwd:", "wg:", "tr:")
@@ -32,6 +34,8 @@ _FORWARD = ("fw:", "fwd:", "wg:", "tr:")
 
 # A header longer than this is judged on its beginning (a 5 MB Subject took minutes).
 MAX_HEADER_CHARS = 16_000
+# A MIME part's headers (Content-Type and the like) are shorter still: 1,000 ';' cost 0.5 ms
+MAX_PART_HEADER_CHARS = 2_000
 
 
 def _cut_long_headers(raw: bytes) -> bytes:
@@ -56,15 +60,62 @@ def _cut_long_headers(raw: bytes) -> bytes:
     return b"\n".join(out) + raw[end:]
 
 
-def _header(msg: StdMessage, name: str) -> str:
-    """A header's value, decoded; a header the parser cannot read (``Message-Id: <>``,
-    ``From: a@``, ``Bcc: :;(``) is taken as written, so one broken header never stops the
-    message from being checked on the rest."""
+def _raw_values(msg: StdMessage, name: str) -> list[str]:
+    """The header's values as written; raw 8-bit bytes (which the parser keeps as surrogates)
+    read as UTF-8, or Windows-1252 when they are not UTF-8."""
+    name = name.lower()
+    out = []
+    for key, value in msg.raw_items():
+        if key.lower() != name:
+            continue
+        value = str(value)[:MAX_HEADER_CHARS]
+        if not value.isascii():
+            raw = value.encode("ascii", "surrogateescape")
+            try:
+                value = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                value = raw.decode("cp1252", "replace")
+        out.append(value)
+    return out
+
+
+def _decoded(value: str) -> str:
+    """RFC 2047 encoded words decoded; a value that will not decode (``=?x-bogus?q?...?=``) is
+    taken as written, so one broken header never stops the message from being checked."""
+    if "=?" not in value:
+        return value
     try:
-        value = str(msg.get(name) or "")
-    except Exception:  # noqa: BLE001 - any parser failure: fall back to the raw text
-        value = next((str(raw) for key, raw in msg.raw_items() if key.lower() == name.lower()), "")
-    return " ".join(value[:MAX_HEADER_CHARS].split())
+        return str(make_header(decode_header(value)))
+    except Exception:  # noqa: BLE001 - a charset or encoding the stdlib cannot decode
+        pass
+    if value.isascii():
+        return value
+    # raw 8-bit text and encoded words in one header: decode the words one by one
+    return _ENCODED_WORD.sub(lambda m: _decoded(m.group()), value)
+
+
+def _header(msg: StdMessage, name: str) -> str:
+    """The first value of a header, decoded, its folding undone."""
+    values = _raw_values(msg, name)
+    return " ".join(_decoded(values[0]).split()) if values else ""
+
+
+def _addresses_header(msg: StdMessage, name: str) -> str:
+    """An address header in a form ``parse_addresses`` reads: split into addresses before the
+    display names are decoded (a decoded name may hold a comma), each name then quoted."""
+    out = []
+    for display, addr in getaddresses(_raw_values(msg, name)):
+        decoded = " ".join(_decoded(display).split())
+        out.append(f'"{quote(decoded)}" <{addr}>' if decoded else addr)
+    return ", ".join(out)
+
+
+def _cap_part_headers(part: StdMessage) -> None:
+    """Cut a MIME part's overlong headers (the top-level ones are cut before parsing): the
+    stdlib's parameter parser is quadratic in the number of ``;`` in a Content-Type."""
+    for key, value in part.items():
+        if isinstance(value, str) and len(value) > MAX_PART_HEADER_CHARS:
+            part.replace_header(key, value[:MAX_PART_HEADER_CHARS])
 
 
 def _decode_text(payload: bytes, charset: str | None, problems: list[str]) -> str:
@@ -94,7 +145,7 @@ def _filename(part: StdMessage) -> str:
 
 
 def _parts_stdlib(
-    raw: bytes, problems: list[str]
+    msg: StdMessage, problems: list[str]
 ) -> tuple[list[str], list[str], list[tuple[str, str, bytes]]]:
     """Walk the MIME tree with the stdlib's tolerant compat32 parser.
 
@@ -103,11 +154,11 @@ def _parts_stdlib(
     after its position, so evidence such as "attachment:part-3.pdf" is the same on every run.
     A multipart part that was never split (no boundary) is read as text.
     """
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     plain: list[str] = []
     html: list[str] = []
     files: list[tuple[str, str, bytes]] = []
     for n, part in enumerate(msg.walk(), 1):
+        _cap_part_headers(part)
         if part.is_multipart():
             problems.extend(type(d).__name__ for d in part.defects)
             continue
@@ -159,7 +210,9 @@ def parse_eml(raw: bytes, max_attachment_bytes: int | None = None) -> Message:
     if not raw or not raw.strip():
         raise MessageError("empty message")
     raw = _cut_long_headers(raw)
-    std = email.message_from_bytes(raw, policy=email.policy.default)
+    # one parse: compat32 keeps header values as written (decoded only as needed, below) and
+    # is the tolerant reader for the MIME walk
+    std = email.message_from_bytes(raw, policy=email.policy.compat32)
     if not std.keys() and not std.get_payload():
         raise MessageError("not an e-mail message: no headers found")
     present = {key.lower() for key in std.keys()}
@@ -168,7 +221,7 @@ def parse_eml(raw: bytes, max_attachment_bytes: int | None = None) -> Message:
         raise MessageError("not an e-mail message: no From, To, Subject, Date or Message-ID header")
     problems: list[str] = []
     try:
-        plain, html, files = _parts_stdlib(raw, problems)
+        plain, html, files = _parts_stdlib(std, problems)
     except Exception as exc:  # never expected; mail-parser copes with other shapes of breakage
         log.debug("stdlib MIME walk failed (%s); using mail-parser", type(exc).__name__)
         problems.append(f"stdlib: {type(exc).__name__}")
@@ -182,19 +235,20 @@ def parse_eml(raw: bytes, max_attachment_bytes: int | None = None) -> Message:
     subject = _header(std, "subject")
     is_reply, is_forward = subject_flags(subject)
     date = None
-    try:
-        date = parsedate_to_datetime(_header(std, "date")) if _header(std, "date") else None
-    except (TypeError, ValueError, IndexError):
-        problems.append("bad Date header")
+    if date_header := _header(std, "date"):
+        try:
+            date = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError, IndexError):
+            problems.append("bad Date header")
     in_reply_to = _header(std, "in-reply-to")
-    senders = parse_addresses(_header(std, "from"))
+    senders = parse_addresses(_addresses_header(std, "from"))
     kwargs = {} if max_attachment_bytes is None else {"max_bytes": max_attachment_bytes}
     attachments: tuple[Attachment, ...] = tuple(extract(n, t, d, **kwargs) for n, t, d in files)
     return Message(
         sender=senders[0] if senders else None,
-        to=parse_addresses(_header(std, "to")),
-        cc=parse_addresses(_header(std, "cc")),
-        bcc=parse_addresses(_header(std, "bcc")),
+        to=parse_addresses(_addresses_header(std, "to")),
+        cc=parse_addresses(_addresses_header(std, "cc")),
+        bcc=parse_addresses(_addresses_header(std, "bcc")),
         subject=subject,
         date=date,
         message_id=_header(std, "message-id"),
