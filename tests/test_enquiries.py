@@ -23,7 +23,7 @@ from correspondence_guard.cli import main
 from correspondence_guard.commands.enquiries import CSV_FIELDS
 from correspondence_guard.directory import load_directory
 from correspondence_guard.intake import parse_eml
-from correspondence_guard.mailbox import read_mailbox
+from correspondence_guard.mailbox.folders import read_mailbox
 from correspondence_guard.policy import EnquirySettings
 from correspondence_guard.threads import Status, find_enquiries, normalise_subject
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from correspondence_guard.findings import Evidence, Finding, Report, SendAction, Severity
-from correspondence_guard.store import Location, MessageMeta, Store
+from correspondence_guard.store.db import Location, MessageMeta, Store
 
 UTC = dt.UTC
 Cli = Callable[..., tuple[int, str, str]]

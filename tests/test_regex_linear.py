@@ -71,7 +71,7 @@ def _package_modules() -> Iterator[Any]:
     prefix = correspondence_guard.__name__ + "."
     for info in pkgutil.walk_packages(correspondence_guard.__path__, prefix):
         name = info.name
-        if name.startswith(prefix + "migrations") or name.rsplit(".", 1)[-1] == "__main__":
+        if name.startswith(prefix + "store.migrations") or name.rsplit(".", 1)[-1] == "__main__":
             continue
         yield importlib.import_module(name)
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from correspondence_guard import Checker
 from correspondence_guard.findings import Evidence, Finding, Report, SendAction, Severity
-from correspondence_guard.recording import check_and_record, message_key, record_error
-from correspondence_guard.store import Location, MessageMeta, Store, migrate
+from correspondence_guard.store.db import Location, MessageMeta, Store, migrate
+from correspondence_guard.store.recording import check_and_record, message_key, record_error
 
 UTC = dt.UTC
 

@@ -31,8 +31,8 @@ import sqlalchemy as sa
 
 from correspondence_guard import Checker
 from correspondence_guard.findings import Report
-from correspondence_guard.recording import check_and_record
-from correspondence_guard.store import Location, MessageMeta, Store, migrate
+from correspondence_guard.store.db import Location, MessageMeta, Store, migrate
+from correspondence_guard.store.recording import check_and_record
 from test_store import _count, _eml, _finding, _meta  # the SQLite store's tests' helpers
 
 UTC = dt.UTC
@@ -427,7 +427,7 @@ def test_two_reviews_never_start_together(store: Store, pg_url: str) -> None:
 
 _MIGRATE_AT = """
 import sys, time
-from correspondence_guard.store import Store
+from correspondence_guard.store.db import Store
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start migrating at the same moment
 Store(sys.argv[1]).close()
 """

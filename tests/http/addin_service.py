@@ -19,7 +19,7 @@ import httpx
 import uvicorn
 
 from correspondence_guard.config import Config, ServiceSettings, StoreSettings
-from correspondence_guard.store import Store
+from correspondence_guard.store.db import Store
 from support import require_tool
 
 TOKEN = "test-token-5f2a-8d1c9e"

@@ -10,9 +10,9 @@ import pytest
 from addin_service import Service, make_config, serve, wait_ready
 
 from correspondence_guard import Checker
-from correspondence_guard.http_api import create_app
-from correspondence_guard.http_security import uvicorn_limits
-from correspondence_guard.store import Store
+from correspondence_guard.service.api import create_app
+from correspondence_guard.service.security import uvicorn_limits
+from correspondence_guard.store.db import Store
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ import httpx
 import pytest
 from addin_service import CLEAR, PERSONAL_DATA_TO_GMAIL, REPLY_ALL_MEMBERS, ROOT, TOKEN, wait_ready
 
-from correspondence_guard.check_pool import BIG_PAYLOAD, CheckPool, CheckProcessError
-from correspondence_guard.store import Store
+from correspondence_guard.service.check_pool import BIG_PAYLOAD, CheckPool, CheckProcessError
+from correspondence_guard.store.db import Store
 from support import free_port
 
 pytestmark = pytest.mark.slow

@@ -32,8 +32,8 @@ from addin_service import (
 from correspondence_guard import Checker
 from correspondence_guard.commands.serve import prepare
 from correspondence_guard.config import ConfigError, load_config
-from correspondence_guard.http_api import create_app
-from correspondence_guard.store import Store
+from correspondence_guard.service.api import create_app
+from correspondence_guard.store.db import Store
 from support import free_port, self_signed_certificate
 
 PRIVATE_DETAIL = "Doverhampton"  # in the draft; must never come back unmasked, be stored or be logged

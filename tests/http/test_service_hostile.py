@@ -20,9 +20,9 @@ from addin_service import CLEAR, ORIGINS, TOKEN, Service, make_config, serve, wa
 
 from correspondence_guard import Checker
 from correspondence_guard.config import ConfigError, ServiceSettings, load_config
-from correspondence_guard.http_api import create_app
-from correspondence_guard.http_security import uvicorn_limits
-from correspondence_guard.store import Store
+from correspondence_guard.service.api import create_app
+from correspondence_guard.service.security import uvicorn_limits
+from correspondence_guard.store.db import Store
 
 LIMITS = {"request_head_seconds": 1.5, "request_body_seconds": 1.5, "max_connections": 20}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from correspondence_guard import Checker
 from correspondence_guard.config import WatchAccount, WatchSettings
-from correspondence_guard.store import Store
-from correspondence_guard.watcher import Watcher
+from correspondence_guard.mailbox.watcher import Watcher
+from correspondence_guard.store.db import Store
 
 if TYPE_CHECKING:  # tests/imap/conftest.py; its fixtures hand these out at run time
     from conftest import DovecotServer, Mailbox

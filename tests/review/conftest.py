@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from correspondence_guard.config import Config
-from correspondence_guard.store import Store
+from correspondence_guard.store.db import Store
 
 TESTS = Path(__file__).resolve().parents[1]
 DIRECTORY = TESTS / "data" / "directory.yaml"

@@ -19,8 +19,8 @@ import pytest
 from conftest import SINCE, UNTIL  # tests/review/conftest.py
 from correspondence_guard import Checker
 from correspondence_guard.config import Config
-from correspondence_guard.review import run_review
-from correspondence_guard.store import Store
+from correspondence_guard.review.run import run_review
+from correspondence_guard.store.db import Store
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",

@@ -37,9 +37,9 @@ from conftest import (  # tests/review/conftest.py
 )
 from correspondence_guard import Checker
 from correspondence_guard.config import Config, ConfigError
-from correspondence_guard.review import ReviewBusyError, run_review
-from correspondence_guard.review_sources import parse_source
-from correspondence_guard.store import Location, Store
+from correspondence_guard.review.run import ReviewBusyError, run_review
+from correspondence_guard.review.sources import parse_source
+from correspondence_guard.store.db import Location, Store
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -180,7 +180,7 @@ def test_a_second_review_does_not_check_again_unless_recheck(
 
 
 def _meta(key: str) -> tuple[Any, None]:
-    from correspondence_guard.store import MessageMeta
+    from correspondence_guard.store.db import MessageMeta
 
     return MessageMeta(message_key=key), None
 

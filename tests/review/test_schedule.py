@@ -26,11 +26,12 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from conftest import BEATRIX, DIRECTORY, eml, make_config  # tests/review/conftest.py
-from correspondence_guard import Checker, schedule
+from correspondence_guard import Checker
 from correspondence_guard.config import Config, ConfigError
 from correspondence_guard.findings import Evidence, Finding, Report, SendAction, Severity
-from correspondence_guard.review import ReviewResult, default_out_dir
-from correspondence_guard.schedule import (
+from correspondence_guard.review import schedule
+from correspondence_guard.review.run import ReviewResult, default_out_dir
+from correspondence_guard.review.schedule import (
     JOB_TABLE,
     REVIEW_JOB,
     cron_trigger,
@@ -40,7 +41,7 @@ from correspondence_guard.schedule import (
     start_scheduler,
     stop,
 )
-from correspondence_guard.store import MessageMeta, Store
+from correspondence_guard.store.db import MessageMeta, Store
 
 TZ = ZoneInfo("Europe/London")
 EVERY_2S = "*/2 * * * * *"

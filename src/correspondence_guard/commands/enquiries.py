@@ -60,7 +60,7 @@ def _warn(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from correspondence_guard.directory import load_directory
-    from correspondence_guard.mailbox import read_mailbox
+    from correspondence_guard.mailbox.folders import read_mailbox
     from correspondence_guard.policy import load_policy
     from correspondence_guard.threads import Status, find_enquiries
 

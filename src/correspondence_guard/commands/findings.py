@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     from correspondence_guard.detectors import REGISTRY
     from correspondence_guard.report.csvout import SpreadsheetWriter
-    from correspondence_guard.store import Store
+    from correspondence_guard.store.db import Store
 
     if args.rule and args.rule not in REGISTRY:
         raise CorrespondenceGuardError(

@@ -102,9 +102,9 @@ def _progress(total: int) -> Callable[[], None]:
 def run(args: argparse.Namespace) -> int:
     from correspondence_guard.config import load_config
     from correspondence_guard.engine import Checker
-    from correspondence_guard.review import ENQUIRY_DAYS, council_tz, run_review
-    from correspondence_guard.review_sources import parse_source
-    from correspondence_guard.store import Store
+    from correspondence_guard.review.run import ENQUIRY_DAYS, council_tz, run_review
+    from correspondence_guard.review.sources import parse_source
+    from correspondence_guard.store.db import Store
 
     config = load_config(args.config)
     checker = Checker.load(config.directory, config.policy)

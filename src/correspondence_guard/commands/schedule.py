@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from correspondence_guard.config import load_config
     from correspondence_guard.engine import Checker
-    from correspondence_guard.schedule import start_scheduler, stop
-    from correspondence_guard.store import Store
+    from correspondence_guard.review.schedule import start_scheduler, stop
+    from correspondence_guard.store.db import Store
 
     logging.getLogger("correspondence_guard").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     config = load_config(args.config)

@@ -15,7 +15,7 @@ from correspondence_guard.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:  # the web stack and the engine load only when a command runs
     from correspondence_guard.engine import Checker
-    from correspondence_guard.http_api import StartHook
+    from correspondence_guard.service.api import StartHook
 
 #: Things that run alongside the service, started when it starts and stopped when it stops.
 #: Each is called with (config, checker, store), sharing the service's loaded checker and store,
@@ -42,8 +42,8 @@ def config_arg(parser: argparse.ArgumentParser) -> None:
 def prepare(path: str | None) -> tuple[Config, Checker]:
     """Load and check everything the service needs, short of the language model and the store."""
     from correspondence_guard.engine import Checker
-    from correspondence_guard.http_addin import load_addin
-    from correspondence_guard.http_security import cors_options
+    from correspondence_guard.service.addin import load_addin
+    from correspondence_guard.service.security import cors_options
 
     config = load_config(path)
     svc = config.service
@@ -72,21 +72,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from correspondence_guard.http_api import create_app
-    from correspondence_guard.http_security import uvicorn_limits
-    from correspondence_guard.store import Store
+    from correspondence_guard.service.api import create_app
+    from correspondence_guard.service.security import uvicorn_limits
+    from correspondence_guard.store.db import Store
 
     config, checker = prepare(args.config)
     try:
         store = Store(config.store.url)
     except SQLAlchemyError as exc:
         raise ConfigError(f"store.url: cannot open the store ({type(exc).__name__})") from None
-    from correspondence_guard.schedule import service_hook
+    from correspondence_guard.review.schedule import service_hook
 
     hooks = [*STARTUP_HOOKS, *([] if args.no_schedule else [service_hook])]
     pool = None
     if config.service.check_processes:
-        from correspondence_guard.check_pool import CheckPool
+        from correspondence_guard.service.check_pool import CheckPool
 
         pool = CheckPool(config.service.check_processes, config.directory, config.policy, config.store.url)
     app = create_app(checker, config, store, startup=hooks, pool=pool)

@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from correspondence_guard.engine import Checker
-    from correspondence_guard.store import Store
-    from correspondence_guard.watcher import Watcher
+    from correspondence_guard.mailbox.watcher import Watcher
+    from correspondence_guard.store.db import Store
 
     config = load_config(args.config)
     if not config.watch.accounts:

@@ -15,11 +15,10 @@ from pydantic import BaseModel
 from correspondence_guard.directory import AddressClass, Directory, Member, Officer
 from correspondence_guard.findings import Hit
 from correspondence_guard.message import Address, Message
+from correspondence_guard.settings import Settings
 
 if TYPE_CHECKING:
     from spacy.language import Language
-
-    from correspondence_guard.policy import Settings
 
 
 @dataclass(frozen=True, slots=True)

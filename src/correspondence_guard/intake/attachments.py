@@ -10,11 +10,11 @@ import io
 import zipfile
 from collections.abc import Callable
 
+from correspondence_guard.intake.documents import MAX_TEXT, docx_text, pdf_text, xlsx_text
 from correspondence_guard.intake.html import html_to_text
 from correspondence_guard.intake.isolated import isolated
 from correspondence_guard.message import Attachment
 
-MAX_TEXT = 200_000  # characters kept per attachment: enough for any rule, bounded for speed
 MAX_BYTES = 10 * 1024 * 1024  # larger attachments are listed but not opened
 # A .docx or .xlsx is a zip: its members' uncompressed sizes are read from the zip directory
 # before anything is inflated, and a document that would expand past this is not opened
@@ -42,49 +42,6 @@ def _csv(data: bytes) -> str:
     text = _decode(data[:MAX_BYTES]).lstrip("\ufeff")
     rows = csv.reader(io.StringIO(text))
     return "\n".join(", ".join(cell for cell in row) for row in rows)
-
-
-def docx_text(data: bytes) -> str:
-    import docx  # python-docx
-
-    doc = docx.Document(io.BytesIO(data))
-    parts = [p.text for p in doc.paragraphs]
-    for table in doc.tables:
-        for row in table.rows:
-            parts.append(", ".join(cell.text for cell in row.cells))
-    return "\n".join(parts)
-
-
-def xlsx_text(data: bytes) -> str:
-    import openpyxl
-
-    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    parts: list[str] = []
-    size = 0  # a running total: summing every part after each row is quadratic in the rows
-    for sheet in book.worksheets:
-        for row in sheet.iter_rows(values_only=True):
-            cells = [str(c) for c in row if c is not None]
-            if cells:
-                parts.append(", ".join(cells))
-                size += len(parts[-1]) + 1
-            if size > MAX_TEXT:
-                break
-        if size > MAX_TEXT:
-            break
-    book.close()
-    return "\n".join(parts)
-
-
-def pdf_text(data: bytes) -> str:
-    import pypdf
-
-    reader = pypdf.PdfReader(io.BytesIO(data))
-    out: list[str] = []
-    for page in reader.pages[:200]:
-        out.append(page.extract_text() or "")
-        if sum(map(len, out)) > MAX_TEXT:
-            break
-    return "\n".join(out)
 
 
 _BY_SUFFIX: dict[str, Callable[[bytes], str]] = {

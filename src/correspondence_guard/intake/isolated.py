@@ -126,9 +126,9 @@ def isolated() -> Isolated:
 def _serve(headroom: int) -> None:  # pragma: no cover - runs in the helper process
     import resource
 
-    from correspondence_guard.intake import attachments
+    from correspondence_guard.intake.documents import docx_text, pdf_text, xlsx_text
 
-    readers = {"docx": attachments.docx_text, "xlsx": attachments.xlsx_text, "pdf": attachments.pdf_text}
+    readers = {"docx": docx_text, "xlsx": xlsx_text, "pdf": pdf_text}
     with open("/proc/self/statm") as f:  # noqa: PTH123
         size = int(f.read().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (size + headroom, size + headroom))

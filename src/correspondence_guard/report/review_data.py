@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 from correspondence_guard.config import ReviewSource
 from correspondence_guard.engine import Checker
 from correspondence_guard.masking import mask_text
-from correspondence_guard.review_sources import describe
-from correspondence_guard.store import Store
+from correspondence_guard.review.sources import describe
+from correspondence_guard.store.db import Store
 
 if TYPE_CHECKING:
-    from correspondence_guard.review import Tally
+    from correspondence_guard.review.tally import Tally
 
 CHART_DAYS = 30
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from correspondence_guard.config import ConfigError
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "deploy" / "outlook-addin"
+DEFAULT_DIR = Path(__file__).resolve().parents[3] / "deploy" / "outlook-addin"
 MANIFEST_ORIGIN = "https://localhost:8765"
 TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -15,7 +15,7 @@ in the store's own database (table ``apscheduler_jobs``), so the schedule surviv
   older than the retention period (the policy's ``settings.retention_months``, 12 by default;
   ``review.retention_months`` in the service config overrides it when set) and logs the counts.
 
-Jobs refer to this module's functions by name (``correspondence_guard.schedule:review_job``);
+Jobs refer to this module's functions by name (``correspondence_guard.review.schedule:review_job``);
 the config, checker and store they use are the ones given to the last ``start_scheduler``.
 """
 
@@ -42,8 +42,8 @@ from apscheduler.triggers.cron import CronTrigger
 from correspondence_guard.config import Config, ConfigError
 from correspondence_guard.engine import Checker
 from correspondence_guard.report.review_data import utc
-from correspondence_guard.review import ReviewBusyError, ReviewStoppedError, council_tz, run_review
-from correspondence_guard.store import Store
+from correspondence_guard.review.run import ReviewBusyError, ReviewStoppedError, council_tz, run_review
+from correspondence_guard.store.db import Store
 
 log = logging.getLogger(__name__)
 REVIEW_JOB, RETENTION_JOB = "nightly-review", "retention-purge"

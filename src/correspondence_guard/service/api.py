@@ -31,7 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from correspondence_guard.check_pool import (
+from correspondence_guard.config import Config
+from correspondence_guard.engine import Checker
+from correspondence_guard.service.addin import addin_router, load_addin
+from correspondence_guard.service.check_pool import (
     Answer,
     CheckPool,
     CheckProcessError,
@@ -40,12 +43,9 @@ from correspondence_guard.check_pool import (
     ServiceChecks,
     validation_detail,
 )
-from correspondence_guard.config import Config
-from correspondence_guard.engine import Checker
-from correspondence_guard.http_addin import addin_router, load_addin
-from correspondence_guard.http_metrics import Metrics, Observe
-from correspondence_guard.http_security import BodyLimit, Guard, allowed_hosts, cors_options
-from correspondence_guard.store import Store
+from correspondence_guard.service.metrics import Metrics, Observe
+from correspondence_guard.service.security import BodyLimit, Guard, allowed_hosts, cors_options
+from correspondence_guard.store.db import Store
 
 log = logging.getLogger(__name__)
 

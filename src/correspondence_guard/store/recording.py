@@ -34,8 +34,8 @@ from correspondence_guard.errors import MessageError
 from correspondence_guard.findings import Report
 from correspondence_guard.intake.eml import parse_eml
 from correspondence_guard.message import Message
-from correspondence_guard.store import Location, MessageMeta, Store
-from correspondence_guard.store import messages as messages_table
+from correspondence_guard.store.db import Location, MessageMeta, Store
+from correspondence_guard.store.db import messages as messages_table
 
 log = logging.getLogger(__name__)
 MAX_KEY = 500  # the store's message_key column holds 512 characters

@@ -206,7 +206,7 @@ def migrate(engine: Engine) -> None:
 
     cfg = AlembicConfig()
     cfg.set_main_option(
-        "script_location", str(resources.files("correspondence_guard").joinpath("migrations"))
+        "script_location", str(resources.files("correspondence_guard.store").joinpath("migrations"))
     )
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

@@ -23,8 +23,8 @@ from imapclient.imapclient import SocketTimeout
 from correspondence_guard.config import WatchAccount
 from correspondence_guard.findings import Report
 from correspondence_guard.masking import mask_text
-from correspondence_guard.recording import Outcome, flagged_before
-from correspondence_guard.store import Store
+from correspondence_guard.store.db import Store
+from correspondence_guard.store.recording import Outcome, flagged_before
 
 log = logging.getLogger(__name__)
 ADVISORY_FROM = "correspondence-guard <correspondence-guard@correspondence-guard.invalid>"

@@ -25,12 +25,12 @@ import sqlalchemy as sa
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
-from correspondence_guard import imap_actions
 from correspondence_guard.config import ConfigError, WatchAccount, WatchSettings
 from correspondence_guard.engine import Checker
-from correspondence_guard.imap_actions import backoff, describe
-from correspondence_guard.recording import Outcome, check_and_record, record_error, where_raised
-from correspondence_guard.store import Location, Store
+from correspondence_guard.mailbox import imap as imap_actions
+from correspondence_guard.mailbox.imap import backoff, describe
+from correspondence_guard.store.db import Location, Store
+from correspondence_guard.store.recording import Outcome, check_and_record, record_error, where_raised
 
 log = logging.getLogger(__name__)
 RETRYABLE = (IMAPClientError, OSError, sa.exc.OperationalError)  # abort < error; TLS/timeouts < OSError

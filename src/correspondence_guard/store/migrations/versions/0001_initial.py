@@ -5,7 +5,7 @@ Revision ID: 0001
 
 from alembic import op
 
-from correspondence_guard import store
+from correspondence_guard.store import db as store
 
 revision = "0001"
 down_revision = None

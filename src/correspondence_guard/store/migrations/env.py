@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from correspondence_guard.store import metadata
+from correspondence_guard.store.db import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)

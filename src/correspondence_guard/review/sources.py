@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from correspondence_guard.config import Config, ConfigError, ReviewSource
-from correspondence_guard.mailbox import is_maildir, is_mbox
-from correspondence_guard.store import Location
+from correspondence_guard.mailbox.folders import is_maildir, is_mbox
+from correspondence_guard.store.db import Location
 
 HEAD_BYTES = 64 * 1024  # enough of a file to read its header block
 
@@ -194,7 +194,7 @@ class _ImapReader:
 def _imap(
     source: ReviewSource, config: Config, since: dt.datetime, until: dt.datetime
 ) -> Iterator[list[Entry]]:
-    from correspondence_guard import imap_actions
+    from correspondence_guard.mailbox import imap as imap_actions
 
     account = next((a for a in config.watch.accounts if a.name == source.account), None)
     if account is None:

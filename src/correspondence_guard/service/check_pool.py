@@ -40,8 +40,8 @@ from correspondence_guard.findings import Report
 from correspondence_guard.intake.draft import Draft, message_from_draft
 from correspondence_guard.intake.eml import parse_eml
 from correspondence_guard.message import Message
-from correspondence_guard.recording import message_key, message_meta, where_raised
-from correspondence_guard.store import Location, Store
+from correspondence_guard.store.db import Location, Store
+from correspondence_guard.store.recording import message_key, message_meta, where_raised
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,10 +31,11 @@ from correspondence_guard.intake.eml import parse_eml
 from correspondence_guard.masking import mask_text
 from correspondence_guard.message import Message
 from correspondence_guard.private_files import private_dir
-from correspondence_guard.recording import Outcome, check_and_record, header_key, record_error
 from correspondence_guard.report.review_data import gather, one_line, utc
-from correspondence_guard.review_sources import Entry, describe, header_date, open_source
-from correspondence_guard.store import MessageMeta, Store
+from correspondence_guard.review.sources import Entry, describe, header_date, open_source
+from correspondence_guard.review.tally import Tally
+from correspondence_guard.store.db import MessageMeta, Store
+from correspondence_guard.store.recording import Outcome, check_and_record, header_key, record_error
 
 log = logging.getLogger(__name__)
 ENQUIRY_DAYS = 42  # calendar days read before ``until`` for the member-enquiry check
@@ -48,22 +49,6 @@ class ReviewBusyError(CorrespondenceGuardError):
 
 class ReviewStoppedError(CorrespondenceGuardError):
     """The review was asked to stop (the service is shutting down)."""
-
-
-@dataclass
-class Tally:
-    """What this run did."""
-
-    read: int = 0  # messages dated in the period
-    checked: int = 0  # checked now
-    seen: int = 0  # already in the store, not checked again
-    flagged: int = 0  # checked now, with findings
-    scanned: int = 0  # messages read for the enquiry check (the period and the weeks before)
-    problems: list[dict[str, str]] = field(default_factory=list)  # unreadable messages and sources
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for p in self.problems if p["kind"] == "message")
 
 
 @dataclass(frozen=True)

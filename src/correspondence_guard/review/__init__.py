@@ -1,0 +1,1 @@
+"""The nightly review: where it reads mail (sources), the run itself, and its schedule."""
