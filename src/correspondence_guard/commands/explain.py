@@ -1,15 +1,21 @@
 """``correspondence-guard explain [RULE]``: what a rule flags, how it is set, and the protocol behind it.
 
-With no RULE, lists every rule (id, severity, on_send, title). With RULE, prints the detector's
-docstring, the effective severity and on_send (and the default's when ``--policy`` changes them),
-the note, each citation with the protocol text it points to, and the policy keys that tune it.
-Colour on a terminal; plain text otherwise. An unknown rule is an error (exit 2).
+With no RULE, lists every rule (id, severity, on_send, title). With RULE, prints the rule's
+section of the rules text shipped in the package (``correspondence_guard/rules.md``, and where it
+is installed), the detector's docstring, the effective severity and on_send (and the default's
+when ``--policy`` changes them), the note, each citation with the protocol text it points to, and
+the policy keys that tune it. Colour on a terminal; plain text otherwise. An unknown rule is an
+error (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,6 +24,44 @@ from correspondence_guard.cli import EXIT_CLEAR, policy_arg
 from correspondence_guard.errors import CorrespondenceGuardError
 
 THREAD_RULE = "member-enquiry-overdue"  # thread-level: `correspondence-guard enquiries`, settings.enquiries
+RULES_TEXT = "rules.md"  # every rule's meaning, one section each, shipped in the package
+
+# "## 4. reply-all-members" or "## Thread-level: member-enquiry-overdue"
+_SECTION = re.compile(r"^## +(?:(\d+)\. +([a-z][a-z-]*)|Thread-level: +([a-z][a-z-]*)) *$", re.M)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One rule's section of rules.md."""
+
+    rule: str
+    number: int | None  # None for the thread-level rule
+    heading: str  # the heading without "## "
+    body: str
+
+    @property
+    def cited_as(self) -> str:
+        """How a docstring cites it: 'section 4', or '"Thread-level: member-enquiry-overdue"'."""
+        return f"section {self.number}" if self.number is not None else f'"{self.heading}"'
+
+
+def rules_text_file() -> Traversable:
+    """The rules text as installed with the package."""
+    return resources.files("correspondence_guard").joinpath(RULES_TEXT)
+
+
+def rule_sections(text: str | None = None) -> dict[str, Section]:
+    """Each rule's section of rules.md (the shipped file unless ``text`` is given), by rule id."""
+    if text is None:
+        text = rules_text_file().read_text(encoding="utf-8")
+    matches = list(_SECTION.finditer(text))
+    sections = {}
+    for match, following in zip(matches, [*matches[1:], None], strict=True):
+        end = following.start() if following is not None else len(text)
+        number, rule = (int(match[1]), match[2]) if match[1] else (None, match[3])
+        heading = match.group(0)[2:].strip()
+        sections[rule] = Section(rule, number, heading, text[match.end() : end].strip())
+    return sections
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +98,16 @@ class _Out:
     def heading(self, text: str) -> None:
         self.line()
         self.line(text, style="bold underline")
+
+    def markdown(self, text: str, indent: int = 0) -> None:
+        """Markdown source: rendered on a terminal, as written otherwise."""
+        if self.console is None:
+            self.line(text, indent=indent)
+            return
+        from rich.markdown import Markdown
+        from rich.padding import Padding
+
+        self.console.print(Padding(Markdown(text), (0, 0, 0, indent)))
 
 
 def _show(value: Any, limit: int = 160) -> str:
@@ -130,6 +184,21 @@ def _params(out: _Out, model: type[BaseModel], current: BaseModel, base: BaseMod
             out.line(field.description, style="dim", indent=6)
 
 
+def _rules_text(out: _Out, rule_id: str) -> None:
+    """The rule's section of the shipped rules.md, and where that file is."""
+    where = rules_text_file()
+    try:
+        section = rule_sections().get(rule_id)
+    except OSError:  # an installation without the file: say so, and explain the rest
+        out.heading("What it means")
+        out.line(f"({RULES_TEXT} is missing from the installation: {where})", style="red", indent=2)
+        return
+    out.heading(f"What it means ({RULES_TEXT}, {section.cited_as})" if section else "What it means")
+    out.markdown(section.body if section else f"(no section for {rule_id} in {RULES_TEXT})", indent=2)
+    out.line()
+    out.line(f"From {where}, installed with correspondence-guard.", style="dim", indent=2)
+
+
 def _explain_rule(out: _Out, rule_id: str, policy: Any, default: Any) -> None:
     from correspondence_guard.detectors import REGISTRY
 
@@ -141,7 +210,8 @@ def _explain_rule(out: _Out, rule_id: str, policy: Any, default: Any) -> None:
         before = _show(was.value if hasattr(was, "value") else was)
         note = f"  (default: {before}; set by {policy.sources[-1]})" if value != was else ""
         out.line(f"{key.replace('_', ' ')}: {shown}{note}", indent=2)
-    out.heading("What it flags")
+    _rules_text(out, rule_id)
+    out.heading("How the detector reads it")
     out.line(REGISTRY[rule_id].doc or "(no description)", indent=2)
     out.heading("What to do (the note)")
     out.line(cfg.note, indent=2)
@@ -195,7 +265,8 @@ def _explain_thread_rule(out: _Out, policy: Any, default: Any) -> None:
     settings = policy.settings.enquiries
     out.line(f"{THREAD_RULE}: member enquiries left without a reply (thread level)", style="bold")
     out.line("checked by: correspondence-guard enquiries MAILBOX", indent=2)
-    out.heading("What it flags")
+    _rules_text(out, THREAD_RULE)
+    out.heading("How the check reads a mailbox")
     out.line((threads.__doc__ or "").strip(), indent=2)
     out.heading("Protocol")
     _citations(out, list(settings.cite))
