@@ -4,7 +4,7 @@
 run here; these checks cover what can be checked without it: well-formed XML in the schema's
 element order, resource ids defined once and all used, string lengths, HTTPS URLs on one
 origin that name files the service serves, and the runtime, function and command names
-matching launchevent.js. the README section "Outlook add-in" says what remains for the online validator.
+matching launchevent.js. docs/service.md says what remains for the online validator.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``correspondence-guard serve``: the HTTPS service for the Outlook add-in (see the README, "Outlook add-in").
+"""``correspondence-guard serve``: the HTTPS service for the Outlook add-in (docs/service.md).
 
 The config, directory, policy, token, certificate and add-in files are checked before the
 port opens; the language model loads in the background (``/readyz`` says when it is ready).
