@@ -35,9 +35,10 @@ _PATTERNS: list[tuple[regex.Pattern[str], str | Callable[[regex.Match[str]], str
     (regex.compile(r"\b([A-CEGHJ-PR-TW-Z]{2})\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", regex.I), r"\1 ** ** ** *"),
     # UK postcode: keep the outward code
     (regex.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*\d[A-Z]{2}\b", regex.I), r"\1 ***"),
-    # phone numbers: keep the dialling code (01632 ******, 020 ******, +44 7700 ******)
+    # phone numbers: keep the dialling code (01632 ******, 020 ******, +44 7700 ******), with its
+    # brackets if it has them ((01632) ******): the recogniser finds "086) 880 4187" too
     (
-        regex.compile(r"(?<![\d*])(\+44\s?\(?0?\)?\s?\d{2,4}|0\d{2,4})[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)"),
+        regex.compile(r"(?<![\d*])(\+44\s?\(?0?\)?\s?\d{2,4}|\(?0\d{2,4}\)?)[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)"),
         r"\1 ******",
     ),
     # sort code and account number
