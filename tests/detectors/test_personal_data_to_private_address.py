@@ -270,3 +270,32 @@ def test_the_evidence_lists_every_kind_of_identifier_found(check, make_draft):
         assert any(kind in line for line in shown), (kind, shown)
     assert any("dementia" in line for line in shown) and any("rent arrears" in line for line in shown)
     assert not any(s in " ".join(shown) for s in ("476 5919", "900123", "45-77", "Doverhampton"))
+
+
+def test_a_health_term_in_the_names_own_long_sentence_is_about_that_person(check, make_draft):
+    """A term counts in the name's own sentence however long it runs, and within ``term_window``
+    characters of it; a term in another sentence further on is about someone or something else."""
+    own_sentence = (
+        "The occupier at No. 12, Mr Graham Oddington, is already known to us: he was served with an "
+        "abatement notice last year, and since then we have been working with his care coordinator, as "
+        "he has been in and out of hospital with bipolar disorder."
+    )
+    elsewhere = (
+        "Mr Graham Oddington chairs the allotment society and organised the summer show this year, "
+        "which was well attended by families from across the borough and beyond. Separately, the "
+        "national charity has published figures on dementia across the county."
+    )
+    draft = {"sender": "officer:Jasper", "to": "sue.pennock@yahoo.co.uk"}
+    [finding] = check(make_draft(body=own_sentence, **draft), rules=[RULE_ID])
+    assert any("bipolar" in e.text or "hospital" in e.text for e in finding.evidence)
+    assert check(make_draft(body=elsewhere, **draft), rules=[RULE_ID]) == []
+
+
+def test_ten_digits_are_an_nhs_number_only_when_labelled(check, make_draft):
+    """Any ten digits pass the NHS check digit one time in eleven: an order number is not one."""
+    draft = {"sender": "officer:Jasper", "to": "sue.pennock@yahoo.co.uk"}
+    labelled = "Please note the patient's NHS number is 943 476 5919 for the referral."
+    bare = "Your order 943 476 5919 from the stationery catalogue has been dispatched."
+    [finding] = check(make_draft(body=labelled, **draft), rules=[RULE_ID])
+    assert any("NHS number" in e.text for e in finding.evidence)
+    assert check(make_draft(body=bare, **draft), rules=[RULE_ID]) == []

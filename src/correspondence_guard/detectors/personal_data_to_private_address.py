@@ -12,8 +12,9 @@ Spec: rules.md section 1.
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +34,13 @@ class Params(BaseModel):
     special_category_terms: list[str] = Field(default_factory=list, description="health, ethnicity... terms")
     min_score: float = Field(0.5, ge=0, le=1, description="Presidio score below which an entity is ignored")
     window: int = Field(
-        400, ge=50, description="characters around a name in which its details are looked for"
+        400, ge=50, description="characters around a name in which its identifiers are looked for"
+    )
+    term_window: int = Field(
+        100,
+        ge=20,
+        description="characters around a name in which a casework or special-category term counts as "
+        "about that person; a term in the name's own sentence always counts",
     )
 
 
@@ -185,6 +192,19 @@ def _analyse(
         yield where, text, entities_of
 
 
+# A sentence ends at . ! or ? before white space and a capital (or a quote), or at a blank line;
+# "No. 12" and "Mr Graham Oddie" do not end one.
+_SENTENCE_END = re.compile(r"[.!?][\"'’”)]?\s+(?=[A-Z\"“‘(])|\n[ \t]*\n")
+
+
+def _sentence_index(text: str) -> Callable[[int], int]:
+    """A function giving the number of the sentence in ``text`` that holds a position: a
+    casework or health term in the same sentence as a name is about that person, however
+    long the sentence ("Mr Oddie ... is known to us: he ... has been in hospital with ...")."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return lambda position: bisect.bisect_right(ends, position)
+
+
 def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
     private_recipients = [a for a in message.recipients if ctx.is_private(a.email)]
     if not private_recipients:
@@ -209,9 +229,15 @@ def detect(message: Message, ctx: Context, params: Params) -> Iterator[Hit]:
         details = [e for e in entities if e.kind in pii.IDENTIFIERS]
         terms = [(m.start(), m.group(0)) for m in sensitive.finditer(text)]
         whole_document = where.startswith("attachment:")
+        sentence_of = _sentence_index(text)
         for person in people:
             near = [d for d in details if whole_document or abs(d.start - person.start) <= params.window]
-            near_terms = [t for s, t in terms if whole_document or abs(s - person.start) <= params.window]
+            own = sentence_of(person.start)
+            near_terms = [
+                t
+                for s, t in terms
+                if whole_document or abs(s - person.start) <= params.term_window or sentence_of(s) == own
+            ]
             if near or near_terms:
                 # every kind of identifier and every sensitive term found, once each (masked when
                 # shown), so information governance can see what was sent

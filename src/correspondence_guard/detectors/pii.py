@@ -199,6 +199,12 @@ def _not_needed_for_ner(nlp: Language) -> list[str]:
     return [name for name in nlp.pipe_names if name not in needed]
 
 
+# Any ten digits pass the NHS number's check digit one time in eleven (phone numbers, order and
+# ticket numbers), and Presidio then scores them 1.0: one counts only with "NHS" or "health"
+# in the 40 characters before it ("NHS number", "NHS no:", "(NHS 943 ...").
+_NHS_LABEL = re.compile(r"(?i)\b(?:nhs|health)\b")
+
+
 @dataclass(frozen=True, slots=True)
 class Entity:
     kind: str  # PERSON or a key of IDENTIFIERS
@@ -212,6 +218,10 @@ def find_entities(text: str, model: str, min_score: float = 0.4) -> list[Entity]
     text = text[:200_000]
     results = analyzer(model).analyze(text=text, language="en", score_threshold=min_score)
     return sorted(
-        (Entity(r.entity_type, text[r.start : r.end], r.start, r.score) for r in results),
+        (
+            Entity(r.entity_type, text[r.start : r.end], r.start, r.score)
+            for r in results
+            if r.entity_type != "UK_NHS" or _NHS_LABEL.search(text, max(0, r.start - 40), r.start)
+        ),
         key=lambda e: e.start,
     )
