@@ -133,7 +133,7 @@ def start_scheduler(config: Config, checker: Checker, store: Store) -> Backgroun
 
 
 def service_hook(config: Config, checker: Checker, store: Store) -> Callable[[], None]:
-    """For ``serve`` (an ``http_api.StartHook``): run the scheduler with the service; returns its stop."""
+    """For ``serve`` (an ``service.api.StartHook``): run the scheduler with the service; returns its stop."""
     scheduler = start_scheduler(config, checker, store)
     return lambda: stop(scheduler)
 

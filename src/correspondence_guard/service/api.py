@@ -10,7 +10,7 @@
 /metrics, /openapi.json, the add-in under /addin/ and /.well-known/microsoft-officeaddins-allowed.json.
 No Swagger UI: it loads from a CDN, which a council's network does not reach.
 Errors are JSON ``{"detail": "one line"}``. Bodies and personal data never reach the log.
-What guards it (host names, fetch metadata, token before body, limits): ``http_security``.
+What guards it (host names, fetch metadata, token before body, limits): ``service.security``.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any, Literal
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
-import anyio
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -35,15 +32,13 @@ from correspondence_guard.config import Config
 from correspondence_guard.engine import Checker
 from correspondence_guard.service.addin import addin_router, load_addin
 from correspondence_guard.service.check_pool import (
-    Answer,
     CheckPool,
-    CheckProcessError,
     CheckRequest,
-    Kind,
     ServiceChecks,
     validation_detail,
 )
 from correspondence_guard.service.metrics import Metrics, Observe
+from correspondence_guard.service.routes import Checks, Readiness, check_router, review_router, state_router
 from correspondence_guard.service.security import BodyLimit, Guard, allowed_hosts, cors_options
 from correspondence_guard.store.db import Store
 
@@ -59,82 +54,6 @@ def thinc_ops() -> None:
 
 #: Started with the service: called with (config, checker, store), returns a function that stops it, or None.
 StartHook = Callable[[Config, Checker, Store], Callable[[], None] | None]
-CHECK_THREADS = 1  # checks are CPU-bound: more threads than cores only lengthen the queue's tail
-# Outlook's conversation ids are base64-like: nothing else (a name typed in) is stored
-CONVERSATION_ID = r"^[A-Za-z0-9+/=_.-]*$"
-EML_TYPES = {"message/rfc822", "application/octet-stream", "text/plain", ""}
-
-
-class FindingOut(BaseModel):
-    rule: str
-    severity: Literal["low", "medium", "high"]
-    on_send: Literal["allow", "prompt", "block"]
-    title: str
-    reason: str
-    note: str
-    citations: list[str]
-    evidence: list[dict[str, str]] = Field(description="where and the matched text, masked")
-
-
-class ReportOut(BaseModel):
-    source: str
-    verdict: Literal["clear", "advisory", "warning", "block"]
-    send_action: Literal["allow", "prompt", "block"] = Field(description="what the on-send check does")
-    findings: list[FindingOut]
-    unchecked: list[str] = Field(
-        default_factory=list, description="parts not checked: over a limit, or an attachment not readable"
-    )
-
-
-class OverrideIn(BaseModel):
-    """The user sent despite findings, and said why."""
-
-    model_config = ConfigDict(populate_by_name=True)
-    user: str = Field(min_length=3, max_length=320, description="the sender's mailbox address")
-    rules: list[str] = Field(min_length=1, description="the rules whose notes were overridden")
-    justification: str = Field(min_length=3, max_length=2000, description="the business reason")
-    conversation_id: str = Field("", alias="conversationId", max_length=500, pattern=CONVERSATION_ID)
-    subject: str = Field("", max_length=998, description="stored masked")
-
-
-class FeedbackIn(BaseModel):
-    """'This finding is wrong', with a reason."""
-
-    model_config = ConfigDict(populate_by_name=True)
-    user: str = Field(min_length=3, max_length=320)
-    rule: str
-    reason: str = Field(min_length=3, max_length=2000)
-    conversation_id: str = Field("", alias="conversationId", max_length=500, pattern=CONVERSATION_ID)
-    subject: str = Field("", max_length=998, description="stored masked")
-
-
-class Recorded(BaseModel):
-    id: int
-
-
-class Checks:
-    """Run a check (in a thread, or in a check process when there is a pool) and count it.
-    The event loop only awaits; the check itself stores its findings (``ServiceChecks``)."""
-
-    def __init__(self, checks: ServiceChecks, metrics: Metrics, pool: CheckPool | None = None):
-        self.checks = checks
-        self.metrics = metrics
-        self.pool = pool
-        self.limiter = anyio.CapacityLimiter(CHECK_THREADS)
-
-    async def __call__(self, kind: Kind, payload: bytes) -> Response:
-        answer = await self._run(kind, payload)
-        if answer.status == 200:
-            self.metrics.count(answer.verdict, answer.rules)
-        return Response(answer.body, answer.status, media_type="application/json")
-
-    async def _run(self, kind: Kind, payload: bytes) -> Answer:
-        if self.pool is None:
-            return await anyio.to_thread.run_sync(self.checks.run, kind, payload, limiter=self.limiter)
-        try:
-            return await self.pool.run(kind, payload)
-        except CheckProcessError as exc:
-            raise HTTPException(503, f"{exc}; try again", headers={"Retry-After": "5"}) from None
 
 
 def document_check_request(app: FastAPI) -> None:
@@ -170,21 +89,50 @@ def create_app(
     token = svc.bearer_token()
     logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)  # its debug log quotes the text
     files = load_addin(svc.addin_dir)
-    cors = cors_options(svc.allowed_origins)
     metrics = Metrics(rules=list(checker.policy.rules))
     checks = Checks(ServiceChecks(checker, store), metrics, pool)
-    ready = threading.Event()
-    failed: list[str] = []
+    readiness = Readiness()
     # thinc keeps its backend in a context variable: set it here, in the context every request
     # (and its worker thread) copies, or each check in a thread looks the backend up again
     thinc_ops()
 
+    app = FastAPI(
+        title="correspondence-guard",
+        summary="Advisory checks of council e-mail against the Member/Officer Relations Protocol",
+        lifespan=_lifespan(checker, config, store, startup, pool, readiness),
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(list(exc.errors()))}, 422)
+
+    # the token is checked by Guard, before the body is read; /v1 waits for the model
+    app.include_router(check_router(checks, readiness))
+    app.include_router(review_router(checker, store, readiness))
+    app.include_router(state_router(readiness, metrics))
+    app.include_router(addin_router(files, token, checker.policy.settings.limits.on_check_failure))
+    document_check_request(app)
+    _guard(app, token, config, metrics)
+    return app
+
+
+def _lifespan(
+    checker: Checker,
+    config: Config,
+    store: Store,
+    startup: Sequence[StartHook],
+    pool: CheckPool | None,
+    readiness: Readiness,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Load the model (in a thread, or the pool's processes) and run the start hooks (the
+    scheduler) with the service; stop them, and the pool, when it stops."""
+
     def loaded(error: BaseException | None) -> None:
-        if error is None:
-            ready.set()
-        else:  # reported by /readyz and the log
-            failed.append(f"{type(error).__name__}: {error}")
-            log.error("the language model did not load: %s", failed[0])
+        readiness.loaded(error)
+        if error is not None:
+            log.error("the language model did not load: %s", readiness.failed[0])
 
     def warm_up() -> None:
         try:
@@ -219,110 +167,16 @@ def create_app(
                 waiting.cancel()
                 pool.close()
 
-    async def require_ready() -> None:  # async: on the event loop, not through the thread pool
-        if not ready.is_set():
-            detail = "the checker could not load its language model" if failed else "the checker is starting"
-            raise HTTPException(503, detail, headers={"Retry-After": "5"})
+    return lifespan
 
-    app = FastAPI(
-        title="correspondence-guard",
-        summary="Advisory checks of council e-mail against the Member/Officer Relations Protocol",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-    )
-    v1 = [Depends(require_ready)]  # the token is checked by Guard, before the body is read
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_detail(list(exc.errors()))}, 422)
-
-    @app.post(
-        "/v1/check",
-        dependencies=v1,
-        response_model=ReportOut,
-        tags=["check"],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckRequest"}}},
-            }
-        },
-    )
-    async def check_draft(request: Request) -> Response:
-        """Check a draft (``CheckRequest``) as the Outlook add-in reads it; ``send_action`` is what on-send does."""
-        return await checks("draft", await request.body())
-
-    @app.post(
-        "/v1/check/eml",
-        dependencies=v1,
-        response_model=ReportOut,
-        tags=["check"],
-        openapi_extra={"requestBody": {"required": True, "content": {"message/rfc822": {"schema": {}}}}},
-    )
-    async def check_eml(request: Request) -> Response:
-        """Check a raw RFC 822 message (``Content-Type: message/rfc822``)."""
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in EML_TYPES:
-            raise HTTPException(415, f"send the raw message as message/rfc822, not {ctype}")
-        return await checks("eml", await request.body())
-
-    def known_rules(rules: list[str]) -> None:
-        unknown = sorted(set(rules) - set(checker.policy.rules))
-        if unknown:
-            raise HTTPException(422, f"unknown rule: {', '.join(unknown)}")
-
-    @app.post("/v1/overrides", dependencies=v1, status_code=201, tags=["review"])
-    def add_override(item: OverrideIn) -> Recorded:
-        """Record that the user sent despite findings, with the business justification."""
-        known_rules(item.rules)
-        return Recorded(
-            id=store.add_override(
-                item.user,
-                item.rules,
-                checker.mask(item.justification),
-                item.conversation_id,
-                checker.mask(item.subject),
-            )
-        )
-
-    @app.post("/v1/feedback", dependencies=v1, status_code=201, tags=["review"])
-    def add_feedback(item: FeedbackIn) -> Recorded:
-        """Record 'this finding is wrong' for the nightly review."""
-        known_rules([item.rule])
-        return Recorded(
-            id=store.add_feedback(
-                item.user,
-                item.rule,
-                checker.mask(item.reason),
-                item.conversation_id,
-                checker.mask(item.subject),
-            )
-        )
-
-    @app.get("/healthz", tags=["service"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["service"])
-    async def readyz() -> JSONResponse:
-        """Ready once the language model is loaded."""
-        if ready.is_set():
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "failed" if failed else "loading"}, 503)
-
-    @app.get("/metrics", tags=["service"])
-    async def metrics_text() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    document_check_request(app)
-    app.include_router(addin_router(files, token, checker.policy.settings.limits.on_check_failure))
-    # the last added runs first: Observe, TrustedHost, CORS, Guard, BodyLimit, then the routes
+def _guard(app: FastAPI, token: str, config: Config, metrics: Metrics) -> None:
+    """The middleware, outermost last: Observe, TrustedHost, CORS, Guard, BodyLimit, then the routes."""
+    svc = config.service
     app.add_middleware(
         BodyLimit, max_bytes=int(svc.max_request_mb * 1024 * 1024), seconds=svc.request_body_seconds
     )
     app.add_middleware(Guard, token=token, origins=svc.allowed_origins, allow_http=svc.allow_http)
-    app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(CORSMiddleware, **cors_options(svc.allowed_origins))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(svc), www_redirect=False)
     app.add_middleware(Observe, metrics=metrics)
-    return app
