@@ -1,7 +1,8 @@
 """``service.check_processes``: checks in worker processes, run by the real ``serve`` command
 and, for what HTTP cannot reach, by ``CheckPool`` itself on an event loop.
 
-The service answers and counts; each check process loads its own Checker and stores its own
+The service answers and counts; the check processes are forked by a single-threaded fork
+server that loaded the Checker's models once, so they share those pages; each stores its own
 findings. A check process that dies is replaced (the requests it had get 503, later ones are
 checked again), and no check process outlives the service, whether it stops cleanly or is
 killed. Every answer goes to the request it belongs to, including after a request gives up.
@@ -69,9 +70,30 @@ class Running:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
 
+    def fork_servers(self) -> list[int]:
+        """multiprocessing's fork server (not its resource tracker): the check processes' parent."""
+        return [p for p in _children(self.proc.pid) if b"forkserver" in _cmdline(p)]
+
     def workers(self) -> list[int]:
-        """The check processes (not multiprocessing's resource tracker)."""
-        return [p for p in _children(self.proc.pid) if b"spawn_main" in _cmdline(p)]
+        """The check processes."""
+        return [w for server in self.fork_servers() for w in _children(server) if _alive(w)]
+
+
+def _memory_kib(pid: int) -> dict[str, int]:
+    """smaps_rollup of a process: Rss, Pss, Shared_Clean, ... in KiB."""
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    return {name: int(rest.split()[0]) for name, _, rest in (line.partition(":") for line in lines)}
+
+
+def _threads(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+def _shares_the_model(pid: int) -> bool:
+    """Over 100 MB of the process's pages are shared (the models, from the fork server), and
+    its proportional share is under the 150 MB a check process may cost."""
+    memory = _memory_kib(pid)
+    return memory["Shared_Clean"] + memory["Shared_Dirty"] > 100 * 1024 and memory["Pss"] < 150 * 1024
 
 
 @pytest.fixture()
@@ -136,8 +158,27 @@ def test_checks_run_in_the_worker_processes_and_are_counted_and_stored(pooled: R
     assert sorted(pooled.workers()) == sorted(workers)  # the same two processes did the work
 
 
+def test_the_workers_are_forked_with_the_model_shared_by_a_single_threaded_fork_server(
+    pooled: Running,
+) -> None:
+    [server] = pooled.fork_servers()
+    assert _threads(server) == 1, "a fork copies one thread: the fork server must have only one"
+    assert _memory_kib(server)["Rss"] > 150 * 1024, "the fork server holds the loaded models"
+    workers = pooled.workers()
+    assert len(workers) == 2
+    with pooled.client() as http:  # checked by the forked workers, with the shared model
+        answers = [http.post("/v1/check", json=d).json() for d in (PERSONAL_DATA_TO_GMAIL, CLEAR) * 3]
+    assert [a["verdict"] for a in answers[1::2]] == ["clear"] * 3
+    assert [a["send_action"] for a in answers[0::2]] == ["block"] * 3
+    for worker in workers:
+        assert _threads(worker) == 1
+        assert _shares_the_model(worker), _memory_kib(worker)
+
+
 def test_a_dead_worker_is_replaced_and_checking_goes_on(pooled: Running) -> None:
-    os.kill(pooled.workers()[0], signal.SIGKILL)
+    [server] = pooled.fork_servers()
+    before = pooled.workers()
+    os.kill(before[0], signal.SIGKILL)
     statuses = []
     with pooled.client() as http:
         deadline = time.monotonic() + 120
@@ -149,20 +190,26 @@ def test_a_dead_worker_is_replaced_and_checking_goes_on(pooled: Running) -> None
                 assert response.headers["Retry-After"] and "try again" in response.json()["detail"]
         assert set(statuses) <= {200, 503}
         assert http.post("/v1/check", json=PERSONAL_DATA_TO_GMAIL).json()["send_action"] == "block"
-    assert len(pooled.workers()) >= 1
+        _wait_until(lambda: len(pooled.workers()) == 2, 30, "the dead worker was not replaced")
+        [replacement] = set(pooled.workers()) - set(before)
+        # forked by the same fork server, with the model shared rather than loaded again
+        assert pooled.fork_servers() == [server] and replacement in _children(server)
+        assert _shares_the_model(replacement), _memory_kib(replacement)
+        for _ in range(4):  # whichever worker takes them, both check
+            assert http.post("/v1/check", json=PERSONAL_DATA_TO_GMAIL).json()["send_action"] == "block"
 
 
 def test_no_worker_outlives_the_service(pooled: Running) -> None:
-    workers = pooled.workers()
-    assert workers
+    workers = pooled.workers() + pooled.fork_servers()
+    assert len(workers) == 3
     pooled.proc.send_signal(signal.SIGTERM)  # a clean stop waits for them
     pooled.proc.communicate(timeout=60)
     _wait_until(lambda: not any(_alive(p) for p in workers), 10, "a check process outlived the service")
 
 
 def test_no_worker_outlives_a_killed_service(pooled: Running) -> None:
-    workers = pooled.workers()
-    assert workers
+    workers = pooled.workers() + pooled.fork_servers()
+    assert len(workers) == 3
     pooled.proc.kill()  # no clean stop: each worker notices its parent is gone
     pooled.proc.communicate(timeout=30)
     _wait_until(lambda: not any(_alive(p) for p in workers), 15, "a check process outlived the service")

@@ -6,13 +6,21 @@ and write the JSON answer. The service runs it in one of two places
 (``service.check_processes``):
 
 - 0 (the default, for one user's workstation): a thread of the service process;
-- N > 0 (a shared server): ``CheckPool``, N worker processes that each load their own Checker
-  (directory, policy, language model) and store connection once. Python runs one thread at a
+- N > 0 (a shared server): ``CheckPool``, N worker processes that each hold a Checker
+  (directory, policy, language model) and a store connection. Python runs one thread at a
   time per process, so this is how the service uses more than one core. Each worker has its own
   pipe, read by the service's event loop; a request goes to whichever worker is free. Only
   bytes cross the pipe, so the service process does little more than HTTP. A worker that dies
   is replaced, and the check it had answers 503; a worker whose service has gone (its pipe
   closed) exits.
+
+The workers are forked by multiprocessing's fork server, a clean, single-threaded child of the
+service that loads the Checker (directory, policy, models) once (``service.preload``) before it
+forks any worker: every worker shares those pages copy-on-write, so a worker costs about 20 MB
+of its own rather than a model's 280 (PSS, not RSS, shows it: each worker's RSS counts the
+shared pages again). A replacement worker gets the same Checker, read at the service's start
+as the service's own is. Each worker opens its own store connection. The service itself never
+forks: it has threads.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from correspondence_guard.findings import Report
 from correspondence_guard.intake.draft import Draft, message_from_draft
 from correspondence_guard.intake.eml import parse_eml
 from correspondence_guard.message import Message
+from correspondence_guard.service import preload
 from correspondence_guard.store.db import Location, Store
 from correspondence_guard.store.recording import message_key, message_meta, where_raised
 
@@ -148,7 +157,8 @@ def _serve_checks(conn: Connection, directory: str, policy: str | None, store_ur
     logging.basicConfig(format="correspondence-guard check process: %(levelname)s %(message)s")
     logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)  # its debug log quotes the text
     try:
-        checker = Checker.load(directory, policy)
+        # forked by the fork server: the Checker it loaded, shared; else (it could not) our own
+        checker = preload.checker(directory, policy) or Checker.load(directory, policy)
         checker.warm_up()
         store = Store(store_url, create=False)  # the service has migrated it
     except Exception as exc:  # noqa: BLE001 - reported to the service, which reports it in /readyz
@@ -187,6 +197,7 @@ class _Worker:
     conn: Connection
     loaded: asyncio.Future[None]
     alive: bool = True
+    started: bool = False  # forked (its process can be joined)
     job: _Job | None = field(default=None, repr=False)
 
 
@@ -203,7 +214,8 @@ class CheckPool:
     def __init__(self, processes: int, directory: Path | str, policy: Path | str | None, store_url: str):
         self.processes = processes
         self._args = (str(directory), None if policy is None else str(policy), store_url)
-        self._context = multiprocessing.get_context("spawn")  # not fork: the service has threads
+        # forked by the fork server, never by the service (it has threads): see the module's notes
+        self._context = multiprocessing.get_context("forkserver")
         self._workers: set[_Worker] = set()  # loading or loaded
         self._first: list[_Worker] = []
         self._idle: deque[_Worker] = deque()
@@ -212,8 +224,17 @@ class CheckPool:
         self._closed = False
 
     def start(self) -> None:
-        """Start the worker processes (returns at once; ``ready`` waits until they have loaded)."""
+        """Start the worker processes (returns at once; ``ready`` waits until they have loaded).
+
+        The fork server (one per service process, started with the first worker) loads the
+        models named by this pool's directory and policy before it forks a worker. Its
+        environment says what to load; the variable stays set, so a fork server that
+        multiprocessing restarts loads the same."""
         self._loop = asyncio.get_running_loop()
+        directory, policy, store = self._args
+        spec = {"directory": directory, "policy": policy, "store": store, "service": os.getpid()}
+        os.environ[preload.ENV] = json.dumps(spec)
+        self._context.set_forkserver_preload([preload.__name__])
         self._first = [self._spawn() for _ in range(self.processes)]
 
     async def ready(self) -> None:
@@ -261,12 +282,35 @@ class CheckPool:
         process = self._context.Process(
             target=_serve_checks, args=(theirs, *self._args), name="cg-check", daemon=True
         )
-        process.start()
-        theirs.close()  # so that its death reaches us as end-of-file
         worker = _Worker(process, ours, self._loop.create_future())
         self._workers.add(worker)
-        self._loop.add_reader(ours.fileno(), self._readable, worker)
+        # the first start waits for the fork server to load the models (seconds): off the event loop
+        starting = self._loop.run_in_executor(None, process.start)
+        starting.add_done_callback(lambda f: self._started(worker, theirs, f))
         return worker
+
+    def _started(self, worker: _Worker, theirs: Connection, starting: asyncio.Future[None]) -> None:
+        """The fork server has forked the worker (or could not): listen to it."""
+        assert self._loop is not None
+        theirs.close()  # so that its death reaches us as end-of-file
+        error = None if starting.cancelled() else starting.exception()
+        if error is None and not starting.cancelled():
+            worker.started = True
+        if not worker.alive:  # the pool closed while it started: its pipe is closed, so it exits
+            if worker.started:
+                self._loop.run_in_executor(None, worker.process.join, 10)  # reap it
+            return
+        if not worker.started:
+            log.error("could not start a check process: %s", type(error).__name__)
+            worker.alive = False
+            self._workers.discard(worker)
+            worker.conn.close()
+            if not worker.loaded.done():
+                worker.loaded.set_exception(RuntimeError(f"a check process could not start: {error!r}"))
+            if not self._workers:
+                self._refuse_waiting()
+            return
+        self._loop.add_reader(worker.conn.fileno(), self._readable, worker)
 
     def _readable(self, worker: _Worker) -> None:
         """The worker said something (its first word is ready or failed; then answers), or died."""
@@ -311,10 +355,13 @@ class CheckPool:
             log.error("a check process stopped; starting another")
             self._spawn()
         elif not self._workers:  # none left, none coming: answer the checks waiting for one
-            while self._waiting:
-                job = self._waiting.popleft()
-                if not job.answer.done():
-                    job.answer.set_exception(CheckProcessError("no check process could start"))
+            self._refuse_waiting()
+
+    def _refuse_waiting(self) -> None:
+        while self._waiting:
+            job = self._waiting.popleft()
+            if not job.answer.done():
+                job.answer.set_exception(CheckProcessError("no check process could start"))
 
     def close(self, timeout: float = 10) -> None:
         """Stop the workers: each finishes the check in hand (milliseconds) and exits. Idempotent.
@@ -332,11 +379,13 @@ class CheckPool:
                 job.answer.set_exception(CheckProcessError("the service is stopping"))
         for worker in workers:
             worker.alive = False
-            if on_loop:
+            if on_loop and worker.started:
                 assert self._loop is not None
                 self._loop.remove_reader(worker.conn.fileno())
             worker.conn.close()  # end-of-file for the worker
         for worker in workers:
+            if not worker.started:  # still being forked: it gets end-of-file and exits
+                continue
             worker.process.join(timeout)
             if worker.process.is_alive():
                 worker.process.kill()
