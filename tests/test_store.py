@@ -159,7 +159,7 @@ def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
     again = Store(url)  # migrates again on open
     migrate(again.engine)  # and once more by hand
     with again.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
         tables = set(sa.inspect(conn).get_table_names())
     assert {"messages", "message_locations", "findings", "checkpoints", "overrides", "feedback"} <= tables
     assert again.has_message("<a@x>")

@@ -163,7 +163,7 @@ def test_migrations_run_on_an_empty_database_and_again(pg_url: str) -> None:
     again = Store(pg_url)  # migrates again on open: nothing to do
     migrate(again.engine)  # and once more by hand
     with again.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
         inspector = sa.inspect(conn)
         tables = set(inspector.get_table_names())
         columns = {c["name"]: c for c in inspector.get_columns("messages")}
@@ -452,7 +452,7 @@ def test_several_processes_can_migrate_an_empty_database_at_once(pg_url: str) ->
     ]
     assert failed == []
     with Store(pg_url, create=False).engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
 
 
 # -- end to end: recording.check_and_record with the real Checker ---------------------------------

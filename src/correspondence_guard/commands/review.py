@@ -55,6 +55,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="days of mail read for the enquiry check (42)",
     )
+    archive = p.add_argument_group("archive review (docs/archive-review.md)")
+    archive.add_argument(
+        "--archive",
+        action="store_true",
+        help="check whole archives (--source mbox:, maildir:, folder:, pst:PATH), with no date window "
+        "unless --since/--until are given; an interrupted run resumes when run again",
+    )
+    archive.add_argument(
+        "--jobs", metavar="N", type=int, default=1, help="worker processes on this machine (1)"
+    )
+    archive.add_argument(
+        "--cluster", metavar="ADDRESS", help="a Dask scheduler (tcp://host:8786) or local:N workers"
+    )
+    archive.add_argument("--chunk-size", metavar="N", type=int, default=250, help="messages per chunk (250)")
     p.set_defaults(func=run)
 
 
@@ -106,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
     from correspondence_guard.review.sources import parse_source
     from correspondence_guard.store.db import Store
 
+    if getattr(args, "archive", False):
+        from correspondence_guard.review.archive_cli import run_archive_command
+
+        return run_archive_command(args)
     config = load_config(args.config)
     checker = Checker.load(config.directory, config.policy)
     since, until = period(args.since, args.until, council_tz(config, checker))

@@ -118,6 +118,22 @@ reviews = sa.Table(
     sa.Column("summary", sa.Text, nullable=False, default=""),
 )
 
+# archive review (review/archive.py): one row per chunk of an archive run checked and written, so
+# an interrupted run resumes with the chunks it had not finished (migration 0002)
+archive_chunks = sa.Table(
+    "archive_chunks",
+    metadata,
+    sa.Column("run_key", sa.String(64), primary_key=True),
+    sa.Column("chunk_id", sa.String(64), primary_key=True),
+    sa.Column("label", sa.Text, nullable=False, default=""),
+    sa.Column("messages", sa.Integer, nullable=False, default=0),
+    sa.Column("checked", sa.Integer, nullable=False, default=0),
+    sa.Column("seen", sa.Integer, nullable=False, default=0),
+    sa.Column("flagged", sa.Integer, nullable=False, default=0),
+    sa.Column("errors", sa.Integer, nullable=False, default=0),
+    sa.Column("problems", sa.Text, nullable=False, default="[]"),  # JSON list, masked
+    sa.Column("done_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 # The statements ``Store.record`` runs for every flagged message, built once: building them per
 # call (``.values(...)``, ``.where(...)``) cost SQLAlchemy more than SQLite took to run them.
