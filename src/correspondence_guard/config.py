@@ -100,22 +100,123 @@ class ServiceSettings(_Section):
         return token
 
 
+OUTLOOK_SCOPE = "https://outlook.office365.com/.default"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+
+class OAuth2Settings(_Section):
+    """An account's OAuth2 client credentials (app-only); the secret is named, never written here."""
+
+    provider: Literal["entra", "generic"]
+    tenant_id: str | None = Field(None, description="entra: the directory (tenant) id")
+    authority: str = Field(
+        "https://login.microsoftonline.com", description="entra: the login host (national clouds differ)"
+    )
+    token_url: str | None = Field(None, description="generic: the RFC 6749 token endpoint")
+    client_id: str = Field(min_length=1)
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    certificate_file: Path | None = Field(
+        None, description="entra: PEM with the private key and its certificate, instead of a secret"
+    )
+    scope: str | None = Field(None, description=f"entra default: {OUTLOOK_SCOPE} ({GRAPH_SCOPE} for Graph)")
+    mechanism: Literal["XOAUTH2", "OAUTHBEARER"] = "XOAUTH2"
+    client_auth: Literal["basic", "post"] = Field(
+        "basic", description="generic: client_secret_basic (RFC 6749 §2.3.1) or client_secret_post"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_here(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("client_secret" in data or "password" in data):
+            raise ValueError(
+                "the client secret does not go in the config file; use client_secret_env or client_secret_file"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuth2Settings:
+        if self.provider == "entra":
+            if not self.tenant_id:
+                raise ValueError("provider entra needs tenant_id")
+            if self.token_url:
+                raise ValueError("token_url is for provider generic; entra uses tenant_id")
+        else:
+            if not self.token_url:
+                raise ValueError("provider generic needs token_url")
+            if self.certificate_file:
+                raise ValueError("certificate_file is for provider entra only")
+        for url in (self.token_url, self.authority):
+            if url and not url.startswith("https://"):
+                host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+                if not (url.startswith("http://") and host in LOOPBACK_HOSTS):
+                    raise ValueError(f"{url}: the token endpoint must be https:// (http only on loopback)")
+        if not (self.client_secret_env or self.client_secret_file or self.certificate_file):
+            raise ValueError(
+                "name the client secret: client_secret_env, client_secret_file or certificate_file"
+            )
+        return self
+
+    def default_scope(self, graph: bool = False) -> str | None:
+        if self.scope:
+            return self.scope
+        if self.provider == "entra":
+            return GRAPH_SCOPE if graph else OUTLOOK_SCOPE
+        return None
+
+
 class WatchAccount(_Section):
     name: str
-    host: str
+    kind: Literal["imap", "graph"] = Field("imap", description="graph: Microsoft Graph (auth oauth2)")
+    host: str = Field("", description="the IMAP server (kind imap)")
+    graph_url: str = Field("https://graph.microsoft.com/v1.0", description="kind graph: the Graph endpoint")
     port: int = Field(993, ge=1, le=65535)
     security: Literal["tls", "starttls", "none"] = "tls"
     ca_file: Path | None = Field(None, description="CA bundle to verify the server (e.g. a self-signed cert)")
     username: str
+    auth: Literal["password", "oauth2"] = "password"
     password_env: str | None = None
     password_file: Path | None = None
+    oauth2: OAuth2Settings | None = Field(None, description="with auth: oauth2 (the user is the mailbox)")
     folders: list[str] = Field(default_factory=lambda: ["INBOX"])
     owner: str | None = Field(None, description="mailbox owner's address, for advisory messages")
     keyword: str | None = Field(None, description="IMAP keyword set on flagged messages, e.g. $ProtocolRisk")
     advisory_folder: str | None = Field(None, description="folder to APPEND advisory messages to")
 
+    @model_validator(mode="after")
+    def _auth_complete(self) -> WatchAccount:
+        if self.auth == "oauth2" and self.oauth2 is None:
+            raise ValueError("auth oauth2 needs an oauth2: block")
+        if self.auth == "password" and self.oauth2 is not None:
+            raise ValueError("an oauth2: block needs auth: oauth2")
+        if self.kind == "imap" and not self.host:
+            raise ValueError("an IMAP account needs host")
+        if self.kind == "graph":
+            if self.auth != "oauth2":
+                raise ValueError("kind graph needs auth: oauth2 (an app-only token with Mail.Read)")
+            if self.keyword or self.advisory_folder:
+                raise ValueError("kind graph is read-only: no keyword or advisory_folder")
+        return self
+
     def password(self) -> str:
         return read_secret(self.password_env, self.password_file, f"watch.accounts[{self.name}].password")
+
+    def check_secrets(self) -> None:
+        """ConfigError now, not in a watcher thread, if the account's secret cannot be read."""
+        if self.oauth2 is None:
+            self.password()
+        elif not self.oauth2.certificate_file:
+            self.client_secret()
+        elif not self.oauth2.certificate_file.is_file():
+            raise ConfigError(f"watch.accounts[{self.name}].oauth2.certificate_file: no such file")
+
+    def client_secret(self) -> str:
+        o = self.oauth2
+        if o is None:
+            raise ConfigError(f"watch.accounts[{self.name}]: no oauth2 block")
+        return read_secret(
+            o.client_secret_env, o.client_secret_file, f"watch.accounts[{self.name}].oauth2.client_secret"
+        )
 
 
 class WatchSettings(_Section):
@@ -129,7 +230,7 @@ class WatchSettings(_Section):
 
 
 class ReviewSource(_Section):
-    kind: Literal["imap", "maildir", "mbox", "folder"]
+    kind: Literal["imap", "graph", "maildir", "mbox", "folder"]
     path: Path | None = None
     account: str | None = None
     folder: str | None = None
@@ -209,6 +310,8 @@ _PATH_KEYS = {
     "addin_dir",
     "ca_file",
     "password_file",
+    "client_secret_file",
+    "certificate_file",
     "out_dir",
     "path",
 }

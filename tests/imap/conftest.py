@@ -45,12 +45,7 @@ ssl = yes
 ssl_cert = <{d}/tls/cert.pem
 ssl_key = <{d}/tls/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
-passdb {{
-  driver = passwd-file
-  args = {d}/users
-}}
-userdb {{
+{auth}userdb {{
   driver = static
   args = uid={mu} gid={mg} home={d}/mail/%u
 }}
@@ -89,6 +84,39 @@ local {noidle_host} {{
   }}
 }}
 """
+_AUTH_PASSWORD = """\
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = {d}/users
+}}
+"""
+# OAuth2 (XOAUTH2, OAUTHBEARER) checked by the test's introspection endpoint, beside the passwords
+# the tests' own mail-client helpers use; no failure delay or penalty, so refusals are quick
+_AUTH_OAUTH2 = """\
+auth_mechanisms = plain login xoauth2 oauthbearer
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+passdb {{
+  driver = passwd-file
+  mechanisms = plain login
+  args = {d}/users
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/dovecot-oauth2.conf.ext
+}}
+"""
+_OAUTH2_EXT = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 3000
+"""
 _ROOTLESS = """\
 default_internal_user = {mu}
 default_internal_group = {mg}
@@ -102,7 +130,9 @@ service anvil {{
 class DovecotServer:
     """One Dovecot instance in ``root``; ``start()``, ``stop()``, ``restart()``, ``new_user()``."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, introspection_url: str | None = None):
+        """``introspection_url``: also accept OAuth2 tokens, checked there (RFC 7662, POST)."""
+        self.introspection_url = introspection_url
         if not shutil.which("dovecot") or not shutil.which("openssl"):
             raise RuntimeError("dovecot or openssl is not installed")
         self.root = root
@@ -130,7 +160,11 @@ class DovecotServer:
             import pwd
 
             mu, mg, chroot = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name, "chroot ="
+        auth = (_AUTH_OAUTH2 if self.introspection_url else _AUTH_PASSWORD).format(d=d)
+        if self.introspection_url:
+            (d / "dovecot-oauth2.conf.ext").write_text(_OAUTH2_EXT.format(url=self.introspection_url))
         conf = _CONF.format(
+            auth=auth,
             d=d,
             mu=mu,
             mg=mg,
@@ -212,6 +246,37 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class OAuthDovecot:
+    """A Dovecot that also takes OAuth2 tokens (``server``), the loopback OAuth2 server that issues
+    them and that Dovecot asks about them (``oauth``, oauth_server.py), and fresh mail users."""
+
+    def __init__(self, server: DovecotServer, oauth: Any):
+        self.server, self.oauth = server, oauth
+
+    def mailbox(self) -> Mailbox:
+        return Mailbox(self.server, *self.server.new_user())
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot() -> Iterator[OAuthDovecot]:
+    from oauth_server import OAuthServer
+
+    if not shutil.which("dovecot"):
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    root = Path(tempfile.mkdtemp(prefix="cg-dovecot-oauth-"))
+    (root / "tls").mkdir(parents=True)
+    self_signed_certificate(root / "tls" / "oauth-cert.pem", root / "tls" / "oauth-key.pem")
+    oauth = OAuthServer(root / "tls" / "oauth-cert.pem", root / "tls" / "oauth-key.pem")
+    server = DovecotServer(root, introspection_url=oauth.introspection_url)
+    try:
+        server.start()
+        yield OAuthDovecot(server, oauth)
+    finally:
+        server.stop()
+        oauth.close()
         shutil.rmtree(root, ignore_errors=True)
 
 

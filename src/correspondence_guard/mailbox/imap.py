@@ -48,7 +48,12 @@ def connect(account: WatchAccount, *, connect_timeout: float = 15, read_timeout:
             client.starttls(context)
         sock = client.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        client.login(account.username, account.password())
+        if account.auth == "oauth2":
+            from correspondence_guard.mailbox import oauth2
+
+            oauth2.login(client, account)
+        else:
+            client.login(account.username, account.password())
     except BaseException:
         close(client)
         raise

@@ -28,7 +28,9 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from correspondence_guard.config import ConfigError, WatchAccount, WatchSettings
 from correspondence_guard.engine import Checker
 from correspondence_guard.mailbox import imap as imap_actions
+from correspondence_guard.mailbox.graph import GraphClient, GraphError, GraphFolderWatch
 from correspondence_guard.mailbox.imap import backoff, describe
+from correspondence_guard.mailbox.oauth2 import TokenError
 from correspondence_guard.store.db import Location, Store
 from correspondence_guard.store.recording import Outcome, check_and_record, record_error, where_raised
 
@@ -63,7 +65,7 @@ class Watcher:
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         for account in settings.accounts:  # fail now, not in a thread: secrets and actions
-            account.password()
+            account.check_secrets()
             if account.advisory_folder and not account.owner:
                 raise ConfigError(f"watch.accounts[{account.name}]: advisory_folder needs owner")
             if account.advisory_folder in account.folders:
@@ -77,15 +79,21 @@ class Watcher:
         with self._stats_lock:
             self.stats[what] += n
 
-    def folders(self) -> Iterator[FolderWatch]:
+    def folders(self) -> Iterator[FolderWatch | GraphFolderWatch]:
         for account in self.settings.accounts:
             for folder in account.folders:
-                yield FolderWatch(self, account, folder)
+                if account.kind == "graph":
+                    yield GraphFolderWatch(self, account, folder)
+                else:
+                    yield FolderWatch(self, account, folder)
 
     def run_once(self) -> bool:
         """Scan every folder once (one connection per account). False if any folder failed."""
         ok = True
         for account in self.settings.accounts:
+            if account.kind == "graph":
+                ok = self._graph_once(account) and ok
+                continue
             client = None
             try:
                 client = imap_actions.connect(account, **self.timeouts)
@@ -102,6 +110,25 @@ class Watcher:
                 log.error("%s: scan failed: %s", account.name, describe(exc))
             finally:
                 imap_actions.close(client)
+        return ok
+
+    def _graph_once(self, account: WatchAccount) -> bool:
+        graph = GraphClient(account, self.stop)
+        ok = True
+        try:
+            for folder in account.folders:
+                try:
+                    GraphFolderWatch(self, account, folder).sync(graph)
+                except (GraphError, TokenError, sa.exc.OperationalError) as exc:
+                    ok = False
+                    log.error(
+                        "%s/%s: scan failed: %s",
+                        account.name,
+                        folder,
+                        describe(exc) if isinstance(exc, sa.exc.OperationalError) else exc,
+                    )
+        finally:
+            graph.close()
         return ok
 
     def run(self) -> None:
@@ -136,19 +163,25 @@ class FolderWatch:
             delay = 0.0
             try:
                 client = imap_actions.connect(self.account, **self.w.timeouts)
+                renew_at = self._token_renew_at()
                 self.sync(client)
                 if attempt:
                     log.warning("%s: connected again after %d failed attempt(s)", self.name, attempt)
                 attempt = 0
                 while not stop.is_set():
-                    self.wait_for_change(client)
+                    if renew_at is not None and time.monotonic() >= renew_at:
+                        log.info("%s: OAuth2 token due for renewal: logging in again", self.name)
+                        break  # a new connection with a fresh token, before the server ends this one
+                    self.wait_for_change(client, renew_at)
                     self.sync(client)
             except Exception as exc:  # never ends the watch of this folder, whatever it was
                 attempt += 1
                 delay = backoff(attempt, self.w.settings.backoff_max_seconds)
                 what = "login failed" if isinstance(exc, LoginError) else "connection lost or refused"
                 detail = describe(exc)
-                if not isinstance(exc, (*RETRYABLE, ConnectionError)):  # a bug: no message text in logs
+                if isinstance(exc, TokenError):  # the endpoint's error, e.g. invalid_client: AADSTS...
+                    what, detail = "no OAuth2 token", str(exc)
+                elif not isinstance(exc, (*RETRYABLE, ConnectionError)):  # a bug: no message text in logs
                     what, detail = f"unexpected error at {where_raised(exc)}", type(exc).__name__
                 log.warning(
                     "%s: %s (%s); reconnecting in %.1f s (attempt %d)",
@@ -164,17 +197,31 @@ class FolderWatch:
                 stop.wait(delay)
         log.info("%s: stopped", self.name)
 
-    def wait_for_change(self, client: IMAPClient) -> None:
-        """IDLE until the folder changes, IDLE is due for renewal, or stop; else poll."""
+    def _token_renew_at(self) -> float | None:
+        """When this connection's OAuth2 token is due for renewal (time.monotonic()); None: password."""
+        if self.account.auth != "oauth2":
+            return None
+        from correspondence_guard.mailbox import oauth2
+
+        return oauth2.provider_for(self.account).renew_at()
+
+    def wait_for_change(self, client: IMAPClient, until: float | None = None) -> None:
+        """IDLE until the folder changes, IDLE is due for renewal, ``until`` (the OAuth2 token's
+        renewal, time.monotonic()) or stop; else poll."""
         stop, tick = self.w.stop, self.w.idle_tick
         if not client.has_capability("IDLE"):
-            if not stop.wait(self.w.settings.poll_seconds):
+            wait = float(self.w.settings.poll_seconds)
+            if until is not None:
+                wait = max(0.0, min(wait, until - time.monotonic()))
+            if not stop.wait(wait):
                 client.noop()
             return
         client.idle()
         started = time.monotonic()
+        end = started + self.w.settings.idle_seconds
+        end = min(end, until) if until is not None else end
         try:
-            while not stop.is_set() and time.monotonic() - started < self.w.settings.idle_seconds:
+            while not stop.is_set() and time.monotonic() < end:
                 t0 = time.monotonic()
                 responses = client.idle_check(timeout=tick)
                 if any(r and r[0] == b"BYE" for r in responses):

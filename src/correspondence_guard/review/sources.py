@@ -43,13 +43,18 @@ class Entry:
 
 
 def parse_source(text: str) -> ReviewSource:
-    """``imap:ACCOUNT[/FOLDER]``, ``maildir:PATH``, ``mbox:PATH``, ``folder:PATH`` or a bare path."""
+    """``imap:ACCOUNT[/FOLDER]``, ``graph:ACCOUNT[/FOLDER]``, ``maildir:PATH``, ``mbox:PATH``, ``folder:PATH`` or a bare path."""
     kind, sep, rest = text.partition(":")
     if sep and kind == "imap":
         account, _, folder = rest.partition("/")
         if not account:
             raise ConfigError(f"--source {text}: give imap:ACCOUNT or imap:ACCOUNT/FOLDER")
         return ReviewSource(kind="imap", account=account, folder=folder or "INBOX")
+    if sep and kind == "graph":
+        account, _, folder = rest.partition("/")
+        if not account:
+            raise ConfigError(f"--source {text}: give graph:ACCOUNT or graph:ACCOUNT/FOLDER")
+        return ReviewSource(kind="graph", account=account, folder=folder or "Inbox")
     if sep and kind in ("maildir", "mbox", "folder"):
         return ReviewSource(kind=kind, path=Path(rest))
     path = Path(text)
@@ -62,6 +67,8 @@ def parse_source(text: str) -> ReviewSource:
 def describe(source: ReviewSource) -> str:
     if source.kind == "imap":
         return f"imap:{source.account}/{source.folder or 'INBOX'}"
+    if source.kind == "graph":
+        return f"graph:{source.account}/{source.folder or 'Inbox'}"
     return f"{source.kind}:{source.path}"
 
 
@@ -100,6 +107,12 @@ def open_source(
     """The entries of ``source`` dated in [since, until), oldest first."""
     if source.kind == "imap":
         with _imap(source, config, since, until) as entries:
+            yield entries
+        return
+    if source.kind == "graph":
+        from correspondence_guard.mailbox.graph import review_entries
+
+        with review_entries(source, config, since, until) as entries:
             yield entries
         return
     if source.path is None:
