@@ -38,7 +38,9 @@ _PATTERNS: list[tuple[regex.Pattern[str], str | Callable[[regex.Match[str]], str
     # phone numbers: keep the dialling code (01632 ******, 020 ******, +44 7700 ******), with its
     # brackets if it has them ((01632) ******): the recogniser finds "086) 880 4187" too
     (
-        regex.compile(r"(?<![\d*])(\+44\s?\(?0?\)?\s?\d{2,4}|\(?0\d{2,4}\)?)[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)"),
+        regex.compile(
+            r"(?<![\d*])(\+44\s?\(?0?\)?\s?\d{2,4}|\(?0\d{2,4}\)?)[\s-]?\d{3,4}[\s-]?\d{3,4}(?!\d)"
+        ),
         r"\1 ******",
     ),
     # sort code and account number
