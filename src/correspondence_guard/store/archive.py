@@ -32,6 +32,7 @@ from correspondence_guard.store.db import (
     _fit,
     archive_chunks,
     findings,
+    findings_with_message,
     locations,
     messages,
     utcnow,
@@ -219,22 +220,7 @@ def archive_findings(
     here = sa.or_(*(locations.c.source.startswith(p, autoescape=True) for p in prefixes))
     in_archive = sa.select(locations.c.message_pk).where(here).scalar_subquery()
     when = sa.func.coalesce(messages.c.date, messages.c.checked_at)
-    query = (
-        sa.select(
-            findings,
-            messages.c.message_id,
-            messages.c.date,
-            messages.c.checked_at,
-            messages.c.sender,
-            messages.c.sender_role,
-            messages.c.department,
-            messages.c.subject,
-            messages.c.recipient_classes,
-        )
-        .join(messages, findings.c.message_pk == messages.c.id)
-        .where(messages.c.id.in_(in_archive))
-        .order_by(when, findings.c.id)
-    )
+    query = findings_with_message().where(messages.c.id.in_(in_archive)).order_by(when, findings.c.id)
     if since is not None:
         query = query.where(when >= since)
     if until is not None:

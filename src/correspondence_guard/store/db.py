@@ -135,6 +135,23 @@ archive_chunks = sa.Table(
     sa.Column("done_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+
+def findings_with_message() -> sa.Select[Any]:
+    """Each finding with what reports show of its message (never a body): the query the
+    findings export, the nightly review and the archive review filter and order."""
+    return sa.select(
+        findings,
+        messages.c.message_id,
+        messages.c.date,
+        messages.c.checked_at,
+        messages.c.sender,
+        messages.c.sender_role,
+        messages.c.department,
+        messages.c.subject,
+        messages.c.recipient_classes,
+    ).join(messages, findings.c.message_pk == messages.c.id)
+
+
 # The statements ``Store.record`` runs for every flagged message, built once: building them per
 # call (``.values(...)``, ``.where(...)``) cost SQLAlchemy more than SQLite took to run them.
 _MESSAGE_BY_KEY = sa.select(messages.c.id).where(messages.c.message_key == sa.bindparam("key"))
@@ -338,22 +355,7 @@ class Store:
     ) -> Iterator[dict[str, Any]]:
         """Findings joined with their message, oldest first; dates filter on the message date
         (or when it was checked, for a message with no date), as ``_window`` says."""
-        query = (
-            sa.select(
-                findings,
-                messages.c.message_id,
-                messages.c.date,
-                messages.c.checked_at,
-                messages.c.sender,
-                messages.c.sender_role,
-                messages.c.department,
-                messages.c.subject,
-                messages.c.recipient_classes,
-            )
-            .join(messages, findings.c.message_pk == messages.c.id)
-            .where(_window(since, until))
-            .order_by(_WHEN, findings.c.id)
-        )
+        query = findings_with_message().where(_window(since, until)).order_by(_WHEN, findings.c.id)
         if rule:
             query = query.where(findings.c.rule == rule)
         with self.engine.connect() as conn:
