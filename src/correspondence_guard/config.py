@@ -74,7 +74,11 @@ class ServiceSettings(_Section):
     request_head_seconds: float = Field(10, gt=0, le=120, description="to send a request's headers")
     request_body_seconds: float = Field(30, gt=0, le=600, description="to send a request's body")
     max_connections: int = Field(
-        200, ge=4, description="open connections; over it, those waiting longest for a request are closed"
+        2000,
+        ge=4,
+        description="open connections; over it, those waiting longest for a request are closed. An "
+        "idle socket costs a few KB; a cap below what a flood opens makes it churn (each new socket "
+        "closes an old one, which reconnects at once)",
     )
     check_processes: int = Field(
         0,

@@ -263,5 +263,7 @@ def uvicorn_limits(svc: ServiceSettings) -> dict[str, Any]:
         "http": bounded_protocol(svc.request_head_seconds, svc.max_connections),
         "timeout_keep_alive": 5,
         "h11_max_incomplete_event_size": 16 * 1024,
-        "backlog": 256,
+        # a burst of connections (1,100 at once from a flood) must not fill the accept queue, or
+        # the add-in's own connection is dropped with them: the kernel caps it at somaxconn
+        "backlog": 2048,
     }
