@@ -198,8 +198,7 @@ class WatchAccount(_Section):
         if self.kind == "graph":
             if self.auth != "oauth2":
                 raise ValueError("kind graph needs auth: oauth2 (an app-only token with Mail.Read)")
-            if self.keyword or self.advisory_folder:
-                raise ValueError("kind graph is read-only: no keyword or advisory_folder")
+            # keyword (an Outlook category) and advisory_folder need Mail.ReadWrite instead
         return self
 
     def password(self) -> str:

@@ -44,7 +44,7 @@ class Stand:
         found = self.oauth.state.tokens.get(token)
         return found is not None and found[1] > time.time()
 
-    def account(self, folders: tuple[str, ...] = ("Inbox",)) -> WatchAccount:
+    def account(self, folders: tuple[str, ...] = ("Inbox",), **extra: Any) -> WatchAccount:
         client_id = f"graph-app-{next(_n)}"
         self.oauth.add_client(client_id, SECRET, MAILBOX)
         secret = self.root / f"{client_id}.secret"
@@ -64,6 +64,7 @@ class Stand:
                 "client_secret_file": str(secret),
                 "scope": "https://graph.microsoft.com/.default",
             },
+            **extra,
         )
 
     def close(self) -> None:
@@ -229,3 +230,129 @@ def test_config_check_reads_a_delta_page(stand: Stand, capsys: pytest.CaptureFix
         out[1].startswith(f"account {bad.name}: FAILED: OAuth2 token request to ")
         and "AADSTS7000222" in out[1]
     )
+
+
+# -- the optional actions: an Outlook category and an advisory message (Mail.ReadWrite) ---------------
+OWNER = "cllr.beatrix.quennell@ashdown.gov.uk"
+ADVISORIES = "Protocol advisories"
+
+
+def actions_account(stand: Stand, folder: bool = True) -> WatchAccount:
+    account = stand.account(keyword="Protocol risk", advisory_folder=ADVISORIES, owner=OWNER)
+    if folder:
+        stand.graph.state.make_folder(account.username, ADVISORIES)
+    return account
+
+
+def categories(stand: Stand, account: WatchAccount) -> list[list[str]]:
+    return [i.categories for i in stand.graph.state.messages(account.username, "Inbox")]
+
+
+def test_a_flagged_message_gets_the_category_and_an_advisory_in_the_folder(
+    stand: Stand, eml: Eml, store: Store, checker: Checker
+) -> None:
+    account = actions_account(stand)
+    state = stand.graph.state
+    state.add(account.username, "Inbox", eml(flagged=True, subject="Re: Budget, call 07700 900123"),
+              categories=["Red category", "Follow up"])  # fmt: skip
+    state.add(account.username, "Inbox", eml(), categories=["Blue category"])
+    state.add(account.username, "Inbox", eml(flagged=True))
+    w = make_watcher(store, checker, [account])
+    assert w.run_once()
+    assert categories(stand, account) == [
+        ["Red category", "Follow up", "Protocol risk"],  # the existing categories kept
+        ["Blue category"],  # clear: untouched
+        ["Protocol risk"],
+    ]
+    advisories = state.messages(account.username, ADVISORIES)
+    assert len(advisories) == 2 and (w.stats["keywords"], w.stats["advisories"]) == (2, 2)
+    first = advisories[0].resource
+    assert first is not None and first["isDraft"] is True
+    assert first["toRecipients"] == [{"emailAddress": {"address": OWNER}}]
+    assert first["internetMessageHeaders"] == [{"name": "X-Correspondence-Guard", "value": "advisory"}]
+    assert first["subject"].startswith("Protocol advisory: Re: Budget, call 07700 ")
+    assert "900123" not in first["subject"]
+    text = first["body"]["content"]
+    assert first["body"]["contentType"] == "text"
+    assert "Reply sent to all members" in text and "CAM 10.1" in text
+    assert f"{account.name}/Inbox (Graph message " in text
+    assert "Thank you, noted" not in text  # the notes, never the body
+
+
+def test_a_restart_repeats_neither_the_category_nor_the_advisory(
+    stand: Stand, eml: Eml, store: Store, checker: Checker
+) -> None:
+    account = actions_account(stand)
+    state = stand.graph.state
+    for i in range(4):
+        state.add(account.username, "Inbox", eml(flagged=i % 2 == 0), categories=["Green category"])
+    assert make_watcher(store, checker, [account]).run_once()
+    patches, posts = state.hits["patch"], state.hits["post"]
+    after = categories(stand, account)
+    assert after == [["Green category", "Protocol risk"], ["Green category"]] * 2
+    again = make_watcher(store, checker, [account])  # the delta lists the two updated messages again
+    assert again.run_once() and again.stats["checked"] == 0 and again.stats["seen"] == 0
+    with store.engine.begin() as conn:  # as after a crash between the actions and remembering the ids
+        conn.execute(sa.text("DELETE FROM graph_items WHERE account = :a"), {"a": account.name})
+        conn.execute(sa.text("DELETE FROM graph_checkpoints WHERE account = :a"), {"a": account.name})
+    third = make_watcher(store, checker, [account])
+    assert third.run_once() and third.stats["seen"] == 4 and third.stats["checked"] == 0
+    assert (state.hits["patch"], state.hits["post"]) == (patches, posts)
+    assert (third.stats["keywords"], third.stats["advisories"]) == (0, 0)
+    assert categories(stand, account) == after
+    assert len(state.messages(account.username, ADVISORIES)) == 2
+
+
+def test_an_unknown_advisory_folder_is_one_clear_log_line(
+    stand: Stand, eml: Eml, store: Store, checker: Checker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="correspondence_guard")
+    account = actions_account(stand, folder=False)
+    fill(stand, account, eml, 30)  # three flagged
+    w = make_watcher(store, checker, [account])
+    assert w.run_once() and w.stats["checked"] == 30 and w.stats["keywords"] == 3
+    assert make_watcher(store, checker, [account]).run_once()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [
+        f"{account.name}/Inbox: advisory folder {ADVISORIES!r} does not exist in the mailbox "
+        "(looked up by display name, top level): no advisories are created until it does"
+    ]
+    assert stand.graph.state.hits["folders"] >= 1 and w.stats["advisories"] == 0
+
+
+def test_actions_wait_out_throttling_and_a_refused_action_is_one_line(
+    stand: Stand, eml: Eml, store: Store, checker: Checker, caplog: pytest.LogCaptureFixture
+) -> None:
+    account = actions_account(stand)
+    state = stand.graph.state
+    fill(stand, account, eml, 10)  # one flagged
+    state.throttle, state.throttle_method = 2, "PATCH"
+    t0 = time.monotonic()
+    w = make_watcher(store, checker, [account])
+    try:
+        assert w.run_once()
+    finally:
+        state.throttle, state.throttle_method = 0, None
+    assert time.monotonic() - t0 >= 2.0 and w.stats["keywords"] == 1 and w.stats["advisories"] == 1
+    state.refuse = {"PATCH", "POST"}  # Mail.Read only: the actions are refused, the watch goes on
+    try:
+        fill(stand, account, eml, 20)  # two flagged
+        w2 = make_watcher(store, checker, [account])
+        assert w2.run_once() and w2.stats["checked"] == 20
+    finally:
+        state.refuse = set()
+    refused = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(refused) == 4 and all("HTTP 403 ErrorAccessDenied" in m and "\n" not in m for m in refused)
+    assert sum("category 'Protocol risk' not set" in m for m in refused) == 2
+    assert sum("advisory not created" in m for m in refused) == 2
+
+
+def test_read_only_without_actions(stand: Stand, eml: Eml, store: Store, checker: Checker) -> None:
+    account = stand.account()
+    state = stand.graph.state
+    before = (state.hits["patch"], state.hits["post"], state.hits["folders"], state.hits["get"])
+    state.add(account.username, "Inbox", eml(flagged=True), categories=["Red category"])
+    w = make_watcher(store, checker, [account])
+    assert w.run_once() and w.stats["flagged"] == 1
+    assert (state.hits["patch"], state.hits["post"], state.hits["folders"], state.hits["get"]) == before
+    assert categories(stand, account) == [["Red category"]]

@@ -13,17 +13,32 @@ server no longer knows (410 Gone) starts a full resync of the folder. 429 and 50
 after ``Retry-After`` seconds; a message deleted between the delta and the fetch (404) is
 skipped. A 401 drops the cached token and tries once with a new one.
 
-Read-only: only GET requests, and only with ``Mail.Read`` (app-only, scope
-``https://graph.microsoft.com/.default``; the same MSAL app as for IMAP). Logs name the account,
-folder and Graph id; never subjects, addresses or bodies; never a token.
+Read-only by default: only GET requests, and only ``Mail.Read`` is needed (app-only, scope
+``https://graph.microsoft.com/.default``; the same MSAL app as for IMAP). The account's two
+optional actions need ``Mail.ReadWrite`` and run only when configured, on flagged messages:
+
+* ``keyword``: an Outlook category, added to the message's categories (read first, kept) with
+  ``PATCH /users/{mailbox}/messages/{id}``; nothing when it is already there;
+* ``advisory_folder``: the IMAP advisory's subject and text, created as a message in that
+  folder (``POST /users/{mailbox}/mailFolders/{id}/messages``), the folder found by display
+  name; once per Message-ID, as for IMAP (``Outcome.new`` and ``flagged_before``).
+
+The actions run after the message is recorded and before its Graph id is remembered, so a
+restart neither repeats nor (short of a crash in between) misses one. A failed action is one
+warning line; the watch goes on. Logs name the account, folder and Graph id; never subjects,
+addresses or bodies; never a token.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.message
+import email.policy
 import functools
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,15 +48,23 @@ import sqlalchemy as sa
 
 from correspondence_guard.config import WatchAccount
 from correspondence_guard.errors import CorrespondenceGuardError
-from correspondence_guard.mailbox.imap import backoff, describe
+from correspondence_guard.findings import Report
+from correspondence_guard.mailbox.imap import ADVISORY_HEADER, advisory_message, backoff, describe
 from correspondence_guard.mailbox.oauth2 import TokenError, http_session, provider_for
 from correspondence_guard.store.db import Location, Store
-from correspondence_guard.store.recording import check_and_record, record_error, where_raised
+from correspondence_guard.store.recording import (
+    Outcome,
+    check_and_record,
+    flagged_before,
+    record_error,
+    where_raised,
+)
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100  # Prefer: odata.maxpagesize (Graph's own default for messages is 10)
 MAX_RETRY_AFTER = 300.0
 MAX_ATTEMPTS = 6  # per request, for 429/503/5xx and network errors
+FOLDER_RECHECK_SECONDS = 300.0  # a missing advisory folder is looked for again after this
 
 _meta = sa.MetaData()
 graph_checkpoints = sa.Table(
@@ -61,6 +84,8 @@ graph_items = sa.Table(
 )
 _created: set[int] = set()
 _created_lock = threading.Lock()
+_missing_reported: set[tuple[str, str]] = set()  # (account, advisory folder) logged as missing
+_missing_lock = threading.Lock()
 
 
 class GraphError(CorrespondenceGuardError):
@@ -96,18 +121,36 @@ class GraphClient:
 
     def get(self, url: str, *, accept: str = "application/json", prefer: str | None = None) -> Any:
         """The response to GET ``url`` (2xx or 404/410); GraphError otherwise."""
+        return self.request("GET", url, accept=accept, prefer=prefer)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        accept: str = "application/json",
+        prefer: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        """The response to ``method url`` (2xx or 404/410); GraphError otherwise. 429 and 503 are
+        waited out (``Retry-After``); a POST is not repeated after a network error or another 5xx,
+        when Graph may have acted on it (one advisory, never two)."""
         import requests
 
+        repeatable = method != "POST"
+        what = _short(url) if method == "GET" else f"{method} {_short(url)}"
         renewed = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
             headers = {"Authorization": f"Bearer {self.tokens.token()}", "Accept": accept}
             if prefer:
                 headers["Prefer"] = prefer
+            if body is not None:
+                headers["Content-Type"] = "application/json"
             try:
-                resp = self.http.get(url, headers=headers, timeout=self.timeout)
+                resp = self.http.request(method, url, headers=headers, json=body, timeout=self.timeout)
             except requests.exceptions.RequestException as exc:
-                if attempt == MAX_ATTEMPTS:
-                    raise GraphError(f"Graph {_short(url)} unreachable: {type(exc).__name__}") from None
+                if attempt == MAX_ATTEMPTS or not repeatable:
+                    raise GraphError(f"Graph {what} unreachable: {type(exc).__name__}") from None
                 self._wait(backoff(attempt, 30))
                 continue
             if resp.status_code < 300 or resp.status_code in (404, 410):
@@ -116,12 +159,13 @@ class GraphClient:
                 self.tokens.invalidate()
                 renewed = True
                 continue
-            if resp.status_code in (429, 503, 502, 504) and attempt < MAX_ATTEMPTS:
+            retry = (429, 503) if not repeatable else (429, 503, 502, 504)
+            if resp.status_code in retry and attempt < MAX_ATTEMPTS:
                 self.throttled += 1
                 self._wait(_retry_after(resp.headers.get("Retry-After"), attempt))
                 continue
-            raise GraphError(f"Graph {_short(url)}: HTTP {resp.status_code} {_graph_error(resp)}".rstrip())
-        raise GraphError(f"Graph {_short(url)}: gave up after {MAX_ATTEMPTS} attempts")
+            raise GraphError(f"Graph {what}: HTTP {resp.status_code} {_graph_error(resp)}".rstrip())
+        raise GraphError(f"Graph {what}: gave up after {MAX_ATTEMPTS} attempts")
 
     def _wait(self, seconds: float) -> None:
         if self.stop.wait(seconds):
@@ -151,6 +195,55 @@ class GraphClient:
         resp = self.get(url, accept="*/*")
         return None if resp.status_code in (404, 410) else bytes(resp.content)
 
+    def _message_url(self, item_id: str) -> str:
+        return f"{self.base}/users/{self.mailbox}/messages/{urllib.parse.quote(item_id, safe='')}"
+
+    def add_category(self, item_id: str, category: str) -> bool | None:
+        """Add ``category`` to the message's Outlook categories, keeping the others. True if
+        added, False if it was there already, None if the message is gone."""
+        resp = self.get(f"{self._message_url(item_id)}?$select=categories")
+        if resp.status_code in (404, 410):
+            return None
+        try:
+            current = [str(c) for c in resp.json().get("categories") or []]
+        except (ValueError, AttributeError, TypeError):
+            raise GraphError("Graph: the reply to a message's categories is not a message") from None
+        if any(c.casefold() == category.casefold() for c in current):
+            return False
+        resp = self.request("PATCH", self._message_url(item_id), body={"categories": [*current, category]})
+        return None if resp.status_code in (404, 410) else True
+
+    def folder_id(self, name: str) -> str | None:
+        """The id of the mail folder with display name ``name`` (a top-level folder), or None."""
+        flt = "displayName eq '" + name.replace("'", "''") + "'"
+        query = urllib.parse.urlencode(
+            {"$filter": flt, "$select": "id,displayName"}, quote_via=urllib.parse.quote
+        )
+        url = f"{self.base}/users/{self.mailbox}/mailFolders?{query}"
+        resp = self.get(url)
+        if resp.status_code >= 300:
+            raise GraphError(f"Graph {_short(url)}: HTTP {resp.status_code} {_graph_error(resp)}".rstrip())
+        try:
+            found = [f for f in resp.json().get("value", []) if isinstance(f, dict) and f.get("id")]
+        except (ValueError, AttributeError):
+            raise GraphError(f"Graph {_short(url)}: the reply is not a folder list") from None
+        exact = [f for f in found if f.get("displayName") == name] or found
+        return str(exact[0]["id"]) if exact else None
+
+    def create_message(self, folder_id: str, message: dict[str, Any]) -> str:
+        """Create ``message`` (Graph's message resource) in the folder; its id."""
+        f = urllib.parse.quote(folder_id, safe="")
+        url = f"{self.base}/users/{self.mailbox}/mailFolders/{f}/messages"
+        resp = self.request("POST", url, body=message)
+        if resp.status_code >= 300:
+            raise GraphError(
+                f"Graph POST {_short(url)}: HTTP {resp.status_code} {_graph_error(resp)}".rstrip()
+            )
+        try:
+            return str(resp.json().get("id", ""))
+        except (ValueError, AttributeError):
+            return ""
+
     def list_messages(self, folder: str, since: dt.datetime, until: dt.datetime) -> Iterator[dict[str, Any]]:
         """Messages received in [since, until) (the review), oldest first, page by page."""
         f = urllib.parse.quote(folder, safe="")
@@ -168,6 +261,20 @@ class GraphClient:
             data = resp.json()
             yield from (i for i in data.get("value", []) if isinstance(i, dict))
             url = data.get("@odata.nextLink")
+
+
+def advisory_resource(owner: str, subject: str, report: Report, where: str) -> dict[str, Any]:
+    """The IMAP advisory (same subject and text) as a Graph message resource, to ``owner``."""
+    mime = email.message_from_bytes(
+        advisory_message(owner, subject, report, where), policy=email.policy.default
+    )
+    text = mime.get_content() if isinstance(mime, email.message.EmailMessage) else ""
+    return {
+        "subject": str(mime["Subject"]),
+        "body": {"contentType": "text", "content": text},
+        "toRecipients": [{"emailAddress": {"address": owner}}],
+        "internetMessageHeaders": [{"name": ADVISORY_HEADER, "value": "advisory"}],
+    }
 
 
 def _iso(when: dt.datetime) -> str:
@@ -204,6 +311,7 @@ class GraphFolderWatch:
         self.account = account
         self.folder = folder
         self.name = f"{account.name}/{folder}"
+        self._advisory_folder: tuple[str | None, float] | None = None  # (id or None, when looked up)
 
     # -- the store -----------------------------------------------------------------------
     def _link(self) -> str | None:
@@ -292,7 +400,6 @@ class GraphFolderWatch:
                 outcome = record_error(store, raw[:65536], location, error)
             else:
                 outcome = check_and_record(store, w.checker, raw, location, source=location.source)
-            self._remember(item_id)
             w.count("checked" if outcome.new else "seen")
             if outcome.new and outcome.flagged:
                 w.count("flagged")
@@ -300,7 +407,71 @@ class GraphFolderWatch:
                 "%s: %s %s %s%s", self.name, item_id[-12:], outcome.key_hash, outcome.verdict,
                 "" if outcome.new else " (already recorded)",
             )  # fmt: skip
+            if outcome.flagged and (self.account.keyword or self.account.advisory_folder):
+                self._actions(client, item_id, outcome)
+            self._remember(item_id)  # after the actions: a restart repeats none (both check first)
         return True
+
+    # -- the optional actions (Mail.ReadWrite) ---------------------------------------------------
+    def _actions(self, client: GraphClient, item_id: str, outcome: Outcome) -> None:
+        """The account's keyword (an Outlook category) and advisory for a flagged message; a
+        failure is one warning line and the watch goes on."""
+        account, w, short = self.account, self.w, item_id[-12:]
+        if account.keyword:
+            try:
+                added = client.add_category(item_id, account.keyword)
+                if added:
+                    w.count("keywords")
+                elif added is None:
+                    log.info("%s: %s deleted before its category could be set", self.name, short)
+            except Exception as exc:
+                self._action_failed(f"category {account.keyword!r} not set", short, exc)
+        report, message = outcome.report, outcome.message
+        if not (account.advisory_folder and account.owner and outcome.new and report and message):
+            return
+        if flagged_before(w.store, message.message_id, outcome.key):
+            return
+        try:
+            folder_id = self._advisory_folder_id(client, account.advisory_folder)
+            if folder_id is None:
+                return
+            where = f"{self.name} (Graph message {short})"
+            client.create_message(folder_id, advisory_resource(account.owner, message.subject, report, where))
+            w.count("advisories")
+        except Exception as exc:
+            self._action_failed("advisory not created", short, exc)
+
+    def _advisory_folder_id(self, client: GraphClient, name: str) -> str | None:
+        """The advisory folder's id; None (said once, in one line) while it does not exist."""
+        cached = self._advisory_folder
+        if cached is not None and (cached[0] or time.monotonic() - cached[1] < FOLDER_RECHECK_SECONDS):
+            return cached[0]
+        folder_id = client.folder_id(name)
+        self._advisory_folder = (folder_id, time.monotonic())
+        key = (self.account.name, name)
+        with _missing_lock:
+            if folder_id is None and key not in _missing_reported:
+                _missing_reported.add(key)
+                log.warning(
+                    "%s: advisory folder %r does not exist in the mailbox (looked up by display name, "
+                    "top level): no advisories are created until it does",
+                    self.name,
+                    name,
+                )
+            elif folder_id is not None:
+                _missing_reported.discard(key)
+        return folder_id
+
+    def _action_failed(self, what: str, short: str, exc: Exception) -> None:
+        if self.w.stop.is_set():
+            return
+        if isinstance(exc, (TokenError, GraphError)):
+            detail = str(exc)
+        elif isinstance(exc, sa.exc.SQLAlchemyError):
+            detail = describe(exc)
+        else:
+            detail = f"unexpected error at {where_raised(exc)}: {type(exc).__name__}"
+        log.warning("%s: %s: %s: %s", self.name, short, what, detail)
 
     # -- the long-running loop ---------------------------------------------------------------
     def run_forever(self) -> None:
