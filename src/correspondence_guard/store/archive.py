@@ -23,7 +23,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from correspondence_guard.findings import Report
-from correspondence_guard.masking import mask_text
 from correspondence_guard.store.db import (
     Location,
     MessageMeta,
@@ -34,6 +33,7 @@ from correspondence_guard.store.db import (
     findings,
     findings_with_message,
     locations,
+    message_row,
     messages,
     utcnow,
 )
@@ -104,20 +104,7 @@ def write_batch(store: Store, rows: list[Row], done: ChunkDone | None = None) ->
     with store.engine.begin() as conn:
         now = utcnow()
         for row in rows:  # the first statement writes: SQLite takes its write lock before any read
-            meta = row.meta
-            values = {
-                "message_key": meta.message_key,
-                "message_id": meta.message_id[:998],
-                "date": min(meta.date, now) if meta.date is not None else None,
-                "checked_at": now,
-                "sender": _fit(messages.c.sender, meta.sender),
-                "sender_role": _fit(messages.c.sender_role, meta.sender_role),
-                "department": _fit(messages.c.department, meta.department),
-                "recipient_classes": json.dumps(list(meta.recipient_classes)),
-                "subject": mask_text(meta.subject),
-                "verdict": row.report.verdict.value if row.report else "error",
-                "error": row.error,
-            }
+            values = message_row(row.meta, row.report, row.error, now)
             stmt = (
                 _insert(conn, messages)
                 .values(values)
@@ -128,7 +115,7 @@ def write_batch(store: Store, rows: list[Row], done: ChunkDone | None = None) ->
             new.append(pk is not None)
             if pk is None:
                 pk = conn.execute(
-                    sa.select(messages.c.id).where(messages.c.message_key == meta.message_key)
+                    sa.select(messages.c.id).where(messages.c.message_key == row.meta.message_key)
                 ).scalar_one()
             elif row.report is not None and row.report.findings:
                 conn.execute(findings.insert(), [_finding_row(pk, f) for f in row.report.findings])

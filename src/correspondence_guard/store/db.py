@@ -203,6 +203,27 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def message_row(
+    meta: MessageMeta, report: Report | None, error: str | None, now: dt.datetime
+) -> dict[str, Any]:
+    """The ``messages`` row of one checked message: what it is, never its body; the subject masked."""
+    return {
+        "message_key": meta.message_key,
+        "message_id": meta.message_id[:998],
+        # a message cannot be sent after it is seen: a future Date (2099) would keep it from
+        # every review window and from the retention purge
+        "date": min(meta.date, now) if meta.date is not None else None,
+        "checked_at": now,
+        "sender": _fit(messages.c.sender, meta.sender),
+        "sender_role": _fit(messages.c.sender_role, meta.sender_role),
+        "department": _fit(messages.c.department, meta.department),
+        "recipient_classes": json.dumps(list(meta.recipient_classes)),
+        "subject": mask_text(meta.subject),
+        "verdict": report.verdict.value if report else "error",
+        "error": error,
+    }
+
+
 def _fit(column: sa.Column[Any], value: str) -> str:
     """``value`` cut to the column's VARCHAR length: PostgreSQL enforces it (SQLite does not), and a
     header such as From comes from whoever sent the mail."""
@@ -309,21 +330,7 @@ class Store:
                 now = utcnow()
                 pk = conn.execute(
                     _INSERT_MESSAGE,
-                    {
-                        "message_key": meta.message_key,
-                        "message_id": meta.message_id[:998],
-                        # a message cannot be sent after it is seen: a future Date (2099) would
-                        # keep it from every review window and from the retention purge
-                        "date": min(meta.date, now) if meta.date is not None else None,
-                        "checked_at": now,
-                        "sender": _fit(messages.c.sender, meta.sender),
-                        "sender_role": _fit(messages.c.sender_role, meta.sender_role),
-                        "department": _fit(messages.c.department, meta.department),
-                        "recipient_classes": json.dumps(list(meta.recipient_classes)),
-                        "subject": mask_text(meta.subject),
-                        "verdict": report.verdict.value if report else "error",
-                        "error": error,
-                    },
+                    message_row(meta, report, error, now),
                 ).inserted_primary_key[0]  # type: ignore[index]
                 if report is not None and report.findings:
                     conn.execute(_INSERT_FINDING, [_finding_row(pk, f) for f in report.findings])
