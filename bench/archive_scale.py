@@ -10,15 +10,25 @@ time for 10 million messages on N workers:
 where ``r`` is the measured per-core rate (--jobs 1, start-up taken off) and ``h`` the measured
 coordination overhead per chunk (the cluster's core-seconds beyond ``M / r``, per chunk).
 
-    .venv/bin/python bench/archive_scale.py [--messages 100000] [--chunk-size 250] [--skip-cluster]
+With ``--pst N`` it also writes the first N of the same messages into an Outlook PST (folders
+Inbox, Inbox/Archive and Sent Items) with tests/review/pst_build.py, in a subprocess, and adds
+rows for reviewing that PST alone with --jobs 1 and --jobs 2 (their ratio is against the PST's
+--jobs 1); the time to write the PST is printed apart and not counted in any rate.
 
-Needs the ``cluster`` extra for the LocalCluster row. Always exits 0.
+    .venv/bin/python bench/archive_scale.py [--messages 100000] [--chunk-size 250] [--skip-cluster] [--pst N]
+
+Needs the ``cluster`` extra for the LocalCluster row, and the ``pst`` and ``pst-tests`` extras
+(libpff-python, aspose-email-for-python-via-net) for the PST rows, which are skipped without them.
+Always exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "review"))
 
-from archive_mail import DIRECTORY, write_archive  # noqa: E402
+from archive_mail import DIRECTORY, message, write_archive  # noqa: E402
 
 from correspondence_guard.config import Config  # noqa: E402
 from correspondence_guard.engine import Checker  # noqa: E402
@@ -39,8 +49,6 @@ from correspondence_guard.store.db import Store  # noqa: E402
 
 def _startup() -> float:
     """Seconds to load the checker and check a first message (what each worker pays once)."""
-    from archive_mail import message
-
     from correspondence_guard.intake.eml import parse_eml
 
     t = time.perf_counter()
@@ -50,8 +58,23 @@ def _startup() -> float:
     return time.perf_counter() - t
 
 
-def _run(work: Path, sources: list[str], mode: str, chunk: int) -> tuple[float, int, int]:
-    db = work / f"{mode.replace(':', '-')}.db"
+def _write_pst(out: Path, n: int) -> str:
+    """Messages 0 .. n-1 into the PST ``out``, by tests/review/pst_build.py: "" when written, else why not."""
+    folders = ("Inbox", "Inbox/Archive", "Sent Items")
+    entries = [
+        {"folder": folders[i % 3], "rfc822": base64.b64encode(message(i)[0]).decode()} for i in range(n)
+    ]
+    spec = out.with_suffix(".json")
+    spec.write_text(json.dumps({"messages": entries}))
+    builder = ROOT / "tests" / "review" / "pst_build.py"
+    done = subprocess.run([sys.executable, str(builder), str(spec), str(out)], capture_output=True, text=True)
+    return (
+        "" if done.returncode == 0 else (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    )
+
+
+def _run(work: Path, sources: list[str], mode: str, chunk: int, tag: str = "") -> tuple[float, int, int, int]:
+    db = work / f"{tag}{mode.replace(':', '-')}.db"
     config = Config(
         directory=DIRECTORY, store={"url": f"sqlite:///{db}"}, review={"out_dir": work / "reports"}
     )  # type: ignore[arg-type]
@@ -62,12 +85,13 @@ def _run(work: Path, sources: list[str], mode: str, chunk: int) -> tuple[float, 
         result = run_archive(
             config, checker, store, [parse_archive_source(s) for s in sources], chunk_size=chunk,
             jobs=int(mode[5:]) if mode.startswith("jobs:") else 1,
-            cluster=mode if mode.startswith("local:") else None, out_dir=work / "reports" / mode.replace(":", "-"),
+            cluster=mode if mode.startswith("local:") else None, out_dir=work / "reports" / f"{tag}{mode.replace(':', '-')}",
         )  # fmt: skip
         seconds = time.perf_counter() - t
     finally:
         store.close()
-    return seconds, result.data["run"]["messages_in_period"], result.chunks
+    run = result.data["run"]
+    return seconds, run["messages_in_period"], result.chunks, run["could_not_check"]
 
 
 def main() -> int:
@@ -75,6 +99,9 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--chunk-size", type=int, default=250)
     ap.add_argument("--skip-cluster", action="store_true")
+    ap.add_argument(
+        "--pst", type=int, default=0, metavar="N", help="also review a PST of the first N messages"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cg-archive-bench-"))
     try:
@@ -83,28 +110,50 @@ def main() -> int:
         print(
             f"generated {archive.files} messages in {time.perf_counter() - t:.1f} s under {work}", flush=True
         )
+        runs = [
+            ("", archive.sources, mode)
+            for mode in ["jobs:1", "jobs:2"] + ([] if args.skip_cluster else ["local:2"])
+        ]
+        pst_written = ""
+        if args.pst:
+            pst, t = work / "archive.pst", time.perf_counter()
+            why = _write_pst(pst, args.pst)
+            if why:
+                print(f"PST rows skipped: tests/review/pst_build.py failed: {why}", flush=True)
+            else:
+                seconds = time.perf_counter() - t
+                pst_written = (
+                    f"PST of {args.pst} messages written in {seconds:.1f} s = {args.pst / seconds:.0f} msg/s"
+                )
+                print(f"{pst_written} (not counted in the review rates)", flush=True)
+                runs += [("pst-", [f"pst:{pst}"], mode) for mode in ("jobs:1", "jobs:2")]
         startup = _startup()
-        modes = ["jobs:1", "jobs:2"] + ([] if args.skip_cluster else ["local:2"])
         rows = {}
-        for mode in modes:
-            seconds, messages, chunks = _run(work, archive.sources, mode, args.chunk_size)
-            rows[mode] = (seconds, messages, chunks)
+        for tag, sources, mode in runs:
+            seconds, messages, chunks, unchecked = _run(work, sources, mode, args.chunk_size, tag)
+            rows[tag, mode] = (seconds, messages, chunks, unchecked)
             print(
-                f"{mode}: {messages} messages in {seconds:.1f} s = {messages / seconds:.0f} msg/s", flush=True
+                f"{tag}{mode}: {messages} messages ({unchecked} could not be checked) in {seconds:.1f} s "
+                f"= {messages / seconds:.0f} msg/s",
+                flush=True,
             )
-        base = rows["jobs:1"][1] / rows["jobs:1"][0]
-        print("\n| run | workers | messages | chunks | seconds | messages/s | vs --jobs 1 |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print(
+            "\n| run | workers | messages | could not check | chunks | seconds | messages/s | vs --jobs 1 |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         names = {"jobs:1": "--jobs 1", "jobs:2": "--jobs 2", "local:2": "--cluster local:2"}
-        for mode, (seconds, messages, chunks) in rows.items():
+        for (tag, mode), (seconds, messages, chunks, unchecked) in rows.items():
+            base = rows[tag, "jobs:1"]
             rate = messages / seconds
-            workers = int(mode.split(":")[1])
             print(
-                f"| {names[mode]} | {workers} | {messages:,} | {chunks} | {seconds:.1f} | {rate:.0f} | {rate / base:.2f}x |"
+                f"| {'PST, ' if tag else ''}{names[mode]} | {mode.split(':')[1]} | {messages:,} | {unchecked} | "
+                f"{chunks} | {seconds:.1f} | {rate:.0f} | {rate / (base[1] / base[0]):.2f}x |"
             )
-        seconds1, messages1, _ = rows["jobs:1"]
+        if pst_written:
+            print(f"\n{pst_written}; the PST rows compare with the PST's --jobs 1")
+        seconds1, messages1, *_ = rows["", "jobs:1"]
         r = messages1 / max(seconds1 - startup, 1e-6)  # per-core rate, start-up taken off
-        last = rows.get("local:2") or rows["jobs:2"]
+        last = rows.get(("", "local:2")) or rows["", "jobs:2"]
         n = 2
         h = max(0.0, (n * (last[0] - startup) - last[1] / r) / last[2])  # core-seconds per chunk
         print(f"\nper-core rate r = {r:.0f} msg/s; start-up {startup:.1f} s per worker; "
