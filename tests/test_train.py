@@ -90,17 +90,22 @@ def _train(cli, corpus: Path, out: Path, *extra: str) -> tuple[int, str, str]:
 
 
 def test_training_is_reproducible_and_scored_on_the_held_out_council(cli, corpus, tmp_path):
-    code, out, err = _train(cli, corpus, tmp_path / "one")
+    """One process or folds side by side in two: the same scores and the same model."""
+    code, out, err = _train(cli, corpus, tmp_path / "one", "--jobs", "1")
     assert code == 0, err
     assert "held-out councils (damson)" in out and "chosen design: bow" in out
     card = json.loads((tmp_path / "one" / "card.json").read_text(encoding="utf-8"))
     assert card["heldout_councils"] == ["damson"] and card["training_councils"] == ["alder", "birch", "cedar"]
     assert card["heldout"][RULE]["recall"] >= 0.9 and card["heldout"][RULE]["precision"] >= 0.9
     assert len(card["data_sha256"]) == 64 and card["version"].endswith(card["data_sha256"][:8])
-    code, _, err = _train(cli, corpus, tmp_path / "two")
+    code, out, err = _train(cli, corpus, tmp_path / "two", "--jobs", "2")
     assert code == 0, err
+    assert "training 3 folds, 2 at a time" in out
     weights = [(tmp_path / d / "textcat_multilabel" / "model").read_bytes() for d in ("one", "two")]
     assert weights[0] == weights[1], "the same corpus and seed must give the same model"
+    cards = [json.loads((tmp_path / d / "card.json").read_text(encoding="utf-8")) for d in ("one", "two")]
+    assert cards[0]["out_of_fold"] == cards[1]["out_of_fold"]
+    assert cards[0]["thresholds"] == cards[1]["thresholds"]
 
 
 def test_a_retrain_that_scores_worse_is_refused_and_the_model_kept(cli, corpus, tmp_path):

@@ -10,6 +10,7 @@ councils than the current one is refused and nothing is written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--folds", type=int, default=3, help="council groups left out in turn (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--jobs",
+        metavar="N",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes for the folds and the embeddings (default: all cores, %(default)s)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -55,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise TrainingError(f"{root}: no such folder (give --corpus DIR)")
     out = Path(args.out) if args.out else shipped_model_dir()
     extra = [Path(p) for p in args.extra]
+    if args.jobs < 1:
+        raise TrainingError("--jobs: give 1 or more worker processes")
     for p in extra:
         if not (p / "directory.yaml").exists():
             raise TrainingError(f"{p}: not a council folder (it needs directory.yaml and messages-*.yaml)")
@@ -69,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
         folds=args.folds,
         baseline=baseline,
         say=lambda line: print(line, flush=True, file=sys.stdout),
+        jobs=args.jobs,
     )
     return EXIT_CLEAR

@@ -13,12 +13,19 @@ Every design gives each sentence a probability for each language rule:
 A message raises a rule when the rule's gate lets it look and its strongest sentence reaches
 the rule's threshold. Thresholds and the prefilter are chosen on out-of-fold scores (councils
 left out), never on the held-out councils.
+
+Training uses every core (``jobs``): the folds' n-gram models are trained side by side in
+worker processes, and the sentences are embedded in as many slices. ``bow`` and ``blend``
+share one n-gram model (same architecture, epochs and seed), so its out-of-fold scores are
+computed once and reused.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,23 +77,46 @@ PREFILTERS = (0.0, 0.02, 0.05, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3)
 MIXES = (0.5, 0.65, 0.8)  # the embedding head's share of a blended score
 
 
-class Embeddings:
-    """Sentence embeddings for a training run, each sentence embedded once."""
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    # spawn: the workers start clean, with no copy of this process's threads or loaded models
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
 
-    def __init__(self, progress: Progress | None = None):
+
+def _encode(texts: list[str]) -> Array:
+    from correspondence_guard.detectors.encoder import encoder
+
+    return encoder().encode(texts)
+
+
+class Embeddings:
+    """Sentence embeddings for a training run, each sentence embedded once, ``jobs`` slices at a time."""
+
+    def __init__(self, progress: Progress | None = None, jobs: int = 1):
         self.cache: dict[str, Array] = {}
         self.progress = progress
+        self.jobs = max(1, jobs)
 
     def prepare(self, texts: Sequence[str]) -> None:
-        from correspondence_guard.detectors.encoder import encoder
-
         todo = sorted({t for t in texts if t not in self.cache})
-        for start in range(0, len(todo), 2048):
-            chunk = todo[start : start + 2048]
-            for text, vector in zip(chunk, encoder().encode(chunk), strict=True):
+        if not todo:
+            return
+        step = 2048
+        chunks = [todo[i : i + step] for i in range(0, len(todo), step)]
+        if self.jobs == 1 or len(chunks) == 1:
+            results = map(_encode, chunks)
+            self._store(chunks, results, len(todo))
+            return
+        with _pool(min(self.jobs, len(chunks))) as pool:
+            self._store(chunks, pool.map(_encode, chunks), len(todo))
+
+    def _store(self, chunks: list[list[str]], results: Any, total: int) -> None:
+        done = 0
+        for chunk, vectors in zip(chunks, results, strict=True):
+            for text, vector in zip(chunk, vectors, strict=True):
                 self.cache[text] = vector
+            done += len(chunk)
             if self.progress:
-                self.progress(f"embedded {min(start + 2048, len(todo))}/{len(todo)} sentences")
+                self.progress(f"embedded {done}/{total} sentences")
 
     def __call__(self, texts: list[str]) -> Array:
         self.prepare(texts)
@@ -323,6 +353,20 @@ def settle(
     return max((c for c in options if mean_f1(c.tallies) >= top - tolerance), key=lambda c: c.prefilter)
 
 
+def _fold_ngram(train: Sequence[Labelled], held: Sequence[Labelled], design: str, seed: int) -> Array:
+    """One fold's n-gram scores for the held messages' sentences (run in a worker process)."""
+    nlp = fit_textcat(train, design, seed)
+    texts = all_texts(held)
+    with nlp.memory_zone():
+        scores = [[doc.cats[r] for r in LANGUAGE_RULES] for doc in nlp.pipe(texts, batch_size=256)]
+    return np.array(scores).reshape(len(texts), len(LANGUAGE_RULES))
+
+
+def ngram_key(design: str) -> tuple[int, int]:
+    """Designs with equal keys train the very same n-gram model."""
+    return id(TEXTCAT[design]), EPOCHS[design]
+
+
 def out_of_fold(
     messages: Sequence[Labelled],
     design: str,
@@ -330,25 +374,43 @@ def out_of_fold(
     seed: int = 1,
     embed: Embeddings | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
+    ngram: Array | None = None,
 ) -> Raw:
     """Sentence scores for every message from a model trained without its council (councils in
-    ``folds`` groups, each left out in turn)."""
+    ``folds`` groups, each left out in turn). ``ngram`` gives n-gram scores already computed for
+    the same n-gram model, so only the embedding head is fitted."""
     names = sorted({m.council for m in messages})
     groups = [names[i::folds] for i in range(folds)]
     counts = [len(m.sentences) for m in messages]
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
     total = int(starts[-1])
-    ngram = np.zeros((total, len(LANGUAGE_RULES)))
-    learned = np.zeros_like(ngram) if design == "blend" else None
-    for n, group in enumerate(groups, 1):
-        if progress:
-            progress(f"{design}: fold {n}/{len(groups)} leaves out {', '.join(group)}")
-        train = [m for m in messages if m.council not in group]
+    splits = []
+    for group in groups:
         held = [i for i, m in enumerate(messages) if m.council in group]
-        model = fit(train, design, seed, embed)
         rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in held]).astype(int)
-        raw = raw_scores(model, [messages[i] for i in held], embed)
-        ngram[rows] = raw.ngram
-        if learned is not None and raw.learned is not None:
-            learned[rows] = raw.learned
+        splits.append(([m for m in messages if m.council not in group], [messages[i] for i in held], rows))
+    if ngram is None:
+        ngram = np.zeros((total, len(LANGUAGE_RULES)))
+        if progress:
+            progress(f"{design}: training {len(groups)} folds, {min(jobs, len(groups))} at a time")
+        if jobs > 1 and len(groups) > 1:
+            with _pool(min(jobs, len(groups))) as pool:
+                futures = [pool.submit(_fold_ngram, tr, he, design, seed) for tr, he, _ in splits]
+                results = [f.result() for f in futures]
+        else:
+            results = [_fold_ngram(tr, he, design, seed) for tr, he, _ in splits]
+        for (_, _, rows), scores in zip(splits, results, strict=True):
+            ngram[rows] = scores
+    learned = None
+    if design == "blend":
+        learned = np.zeros((total, len(LANGUAGE_RULES)))
+        embed = embed or Embeddings(progress)
+        embed.prepare(all_texts(messages))
+        for n, (train, held_messages, rows) in enumerate(splits, 1):
+            if progress:
+                progress(f"{design}: embedding head, fold {n}/{len(splits)}")
+            texts, labels, mask = _sentences(train)
+            head = fit_head(embed(texts), labels, mask)
+            learned[rows] = head.probabilities(embed(all_texts(held_messages)))
     return Raw(ngram, learned, judged_matrix(messages))

@@ -102,6 +102,7 @@ def train(
     folds: int = 3,
     baseline: Path | None = None,
     say: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> Outcome:
     from correspondence_guard.detectors.language import load_model
 
@@ -123,12 +124,17 @@ def train(
         f"{len(heldout)} held-out messages"
     )
 
-    embed = learn.Embeddings(say)
+    embed = learn.Embeddings(say, jobs)
     results: dict[str, learn.Choice] = {}
+    ngrams: dict[tuple[int, int], np.ndarray[Any, Any]] = {}  # one n-gram model's scores, shared by designs
     for design in designs:
         if design not in learn.DESIGNS:
             raise TrainingError(f"unknown design {design!r} (one of {', '.join(learn.DESIGNS)})")
-        raw = learn.out_of_fold(training, design, min(folds, len(councils)), seed, embed, progress=say)
+        key = learn.ngram_key(design)
+        raw = learn.out_of_fold(
+            training, design, min(folds, len(councils)), seed, embed, say, jobs, ngrams.get(key)
+        )
+        ngrams[key] = raw.ngram
         results[design] = choice = learn.settle(training, raw, progress=say)
         say(
             f"{design}: out-of-fold mean F1 {learn.mean_f1(choice.tallies):.3f}"
