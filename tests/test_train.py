@@ -140,3 +140,29 @@ def test_a_broken_corpus_is_one_line_naming_the_message(cli, corpus, tmp_path):
     assert code == 2 and "alder-003" in err and "not copied exactly" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "model").exists()
+
+
+def test_each_rules_threshold_is_the_one_with_the_best_f1():
+    """choose_thresholds counts every candidate at once; the one it picks must beat every other
+    candidate's F1 when tallied message by message."""
+    import random
+
+    from correspondence_guard.training import learn
+    from correspondence_guard.training.corpus import LANGUAGE_RULES
+
+    class Msg:
+        def __init__(self, rules: set[str]):
+            self.rules = rules
+
+    rng = random.Random(5)
+    messages = [Msg({r for r in LANGUAGE_RULES if rng.random() < 0.25}) for _ in range(300)]
+    scores = [
+        {r: min(1.0, max(0.0, (0.6 if r in m.rules else 0.3) + rng.gauss(0, 0.2))) for r in LANGUAGE_RULES}
+        for m in messages
+    ]
+    chosen = learn.choose_thresholds(messages, scores)  # type: ignore[arg-type]
+    for rule, threshold in chosen.items():
+        best = learn.tally(messages, scores, {**chosen})[rule].f1  # type: ignore[arg-type]
+        for t in [x / 200 for x in range(2, 199)]:
+            other = learn.tally(messages, scores, {**chosen, rule: t})[rule].f1  # type: ignore[arg-type]
+            assert round(other, 4) <= round(best, 4), (rule, t, threshold)

@@ -74,7 +74,7 @@ TEXTCAT = {"bow": _BOW, "ensemble": _ENSEMBLE, "blend": _BOW}
 DESIGNS = tuple(TEXTCAT)
 EPOCHS = {"bow": 12, "ensemble": 8, "blend": 12}
 PREFILTERS = (0.0, 0.02, 0.05, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3)
-MIXES = (0.5, 0.65, 0.8)  # the embedding head's share of a blended score
+MIXES = (0.35, 0.5, 0.65, 0.8)  # the embedding head's share of a blended score
 
 
 def _pool(jobs: int) -> ProcessPoolExecutor:
@@ -135,19 +135,25 @@ def _sentences(messages: Sequence[Labelled]) -> tuple[list[str], Array, Array]:
     return [s.text for s in rows], labels, mask
 
 
-def fit_textcat(
-    messages: Sequence[Labelled], design: str, seed: int, progress: Progress | None = None
-) -> Language:
-    """The spaCy n-gram (or ensemble) classifier, trained on the gated sentences."""
+def _blank_textcat(design: str) -> Language:
     import spacy
-    from spacy.training import Example
-    from spacy.util import fix_random_seed, minibatch  # type: ignore[attr-defined]
 
-    fix_random_seed(seed)
     nlp = spacy.blank("en")
     textcat = nlp.add_pipe("textcat_multilabel", config={"model": TEXTCAT[design]})
     for rule in LANGUAGE_RULES:
         textcat.add_label(rule)  # type: ignore[attr-defined]
+    return nlp
+
+
+def fit_textcat(
+    messages: Sequence[Labelled], design: str, seed: int, progress: Progress | None = None
+) -> Language:
+    """The spaCy n-gram (or ensemble) classifier, trained on the gated sentences."""
+    from spacy.training import Example
+    from spacy.util import fix_random_seed, minibatch  # type: ignore[attr-defined]
+
+    fix_random_seed(seed)
+    nlp = _blank_textcat(design)
     examples = [
         Example.from_dict(nlp.make_doc(s.text), {"cats": s.cats})
         for m in messages
@@ -197,9 +203,14 @@ def fit(
     embed: Embeddings | None = None,
     progress: Progress | None = None,
     card: dict[str, Any] | None = None,
+    trained: bytes | None = None,
 ) -> LanguageModel:
-    """A model of ``design`` trained on the gated sentences of ``messages``."""
-    nlp = fit_textcat(messages, design, seed, progress)
+    """A model of ``design`` trained on the gated sentences of ``messages``; ``trained`` is its
+    n-gram model already trained on them (``out_of_fold``'s ``finals``), as bytes."""
+    if trained is not None:
+        nlp = _blank_textcat(design).from_bytes(trained)
+    else:
+        nlp = fit_textcat(messages, design, seed, progress)
     head = None
     if design == "blend":
         texts, labels, mask = _sentences(messages)
@@ -301,11 +312,18 @@ def tally(
 def choose_thresholds(messages: Sequence[Labelled], scores: Sequence[dict[str, float]]) -> dict[str, float]:
     """Per rule, the threshold with the best F1 on these (out-of-fold) scores, precision first on ties."""
     chosen = {}
+    candidates = [x / 200 for x in range(2, 199)]
     for r in LANGUAGE_RULES:
+        score = np.array([s.get(r, 0.0) for s in scores])
+        truth = np.array([r in m.rules for m in messages], dtype=bool)
+        flagged = score[None, :] >= np.array(candidates)[:, None]  # one row per candidate threshold
+        tp = (flagged & truth).sum(1)
+        fp = (flagged & ~truth).sum(1)
+        fn = (~flagged & truth).sum(1)
         best = (-1.0, -1.0, 0.5)
-        for t in [x / 200 for x in range(2, 199)]:
-            c = tally(messages, scores, {**dict.fromkeys(LANGUAGE_RULES, 2.0), r: t})[r]
-            key = (round(c.f1, 4), c.precision, t)
+        for t, a, b, c in zip(candidates, tp, fp, fn, strict=True):
+            tallied = Tally(int(a), int(b), int(c))
+            key = (round(tallied.f1, 4), tallied.precision, t)
             if key > best:
                 best = key
         chosen[r] = best[2]
@@ -362,6 +380,12 @@ def _fold_ngram(train: Sequence[Labelled], held: Sequence[Labelled], design: str
     return np.array(scores).reshape(len(texts), len(LANGUAGE_RULES))
 
 
+def _fit_bytes(messages: Sequence[Labelled], design: str, seed: int) -> bytes:
+    """The n-gram model trained on all ``messages``, as bytes (run in a worker process)."""
+    data: bytes = fit_textcat(messages, design, seed).to_bytes()
+    return data
+
+
 def ngram_key(design: str) -> tuple[int, int]:
     """Designs with equal keys train the very same n-gram model."""
     return id(TEXTCAT[design]), EPOCHS[design]
@@ -376,10 +400,13 @@ def out_of_fold(
     progress: Progress | None = None,
     jobs: int = 1,
     ngram: Array | None = None,
+    finals: dict[tuple[int, int], bytes] | None = None,
 ) -> Raw:
     """Sentence scores for every message from a model trained without its council (councils in
     ``folds`` groups, each left out in turn). ``ngram`` gives n-gram scores already computed for
-    the same n-gram model, so only the embedding head is fitted."""
+    the same n-gram model, so only the embedding head is fitted. With ``finals`` and more than
+    one worker, the n-gram model on all messages is trained alongside the folds (a worker would
+    otherwise wait for the last fold) and kept there under ``ngram_key(design)``."""
     names = sorted({m.council for m in messages})
     groups = [names[i::folds] for i in range(folds)]
     counts = [len(m.sentences) for m in messages]
@@ -397,7 +424,10 @@ def out_of_fold(
         if jobs > 1 and len(groups) > 1:
             with _pool(min(jobs, len(groups))) as pool:
                 futures = [pool.submit(_fold_ngram, tr, he, design, seed) for tr, he, _ in splits]
+                final = pool.submit(_fit_bytes, messages, design, seed) if finals is not None else None
                 results = [f.result() for f in futures]
+                if final is not None and finals is not None:
+                    finals[ngram_key(design)] = final.result()
         else:
             results = [_fold_ngram(tr, he, design, seed) for tr, he, _ in splits]
         for (_, _, rows), scores in zip(splits, results, strict=True):

@@ -127,12 +127,13 @@ def train(
     embed = learn.Embeddings(say, jobs)
     results: dict[str, learn.Choice] = {}
     ngrams: dict[tuple[int, int], np.ndarray[Any, Any]] = {}  # one n-gram model's scores, shared by designs
+    finals: dict[tuple[int, int], bytes] = {}  # n-gram models trained on all training councils
     for design in designs:
         if design not in learn.DESIGNS:
             raise TrainingError(f"unknown design {design!r} (one of {', '.join(learn.DESIGNS)})")
         key = learn.ngram_key(design)
         raw = learn.out_of_fold(
-            training, design, min(folds, len(councils)), seed, embed, say, jobs, ngrams.get(key)
+            training, design, min(folds, len(councils)), seed, embed, say, jobs, ngrams.get(key), finals
         )
         ngrams[key] = raw.ngram
         results[design] = choice = learn.settle(training, raw, progress=say)
@@ -150,7 +151,13 @@ def train(
     choice = results[design]
     say(f"chosen design: {design}; training on all {len(councils)} training councils")
     model = learn.fit(
-        training, design, seed, embed, progress=say, card={"prefilter": choice.prefilter, "mix": choice.mix}
+        training,
+        design,
+        seed,
+        embed,
+        progress=say,
+        card={"prefilter": choice.prefilter, "mix": choice.mix},
+        trained=finals.get(learn.ngram_key(design)),
     )
 
     tallies: dict[str, learn.Tally] = {}
