@@ -283,5 +283,5 @@ NOT_JUDGED = [
     test_never_flagged_when_the_roles_do_not_fit,
     test_shipped_model_on_cases_written_from_the_rule,
 ) = learned.rule_tests(
-    RULE_ID, JUDGED, NOT_JUDGED, FLAGGED, NOT_FLAGGED, misses=5, alarms=2
+    RULE_ID, JUDGED, NOT_JUDGED, FLAGGED, NOT_FLAGGED, misses=4, alarms=1
 )  # today: 6 of 12 missed (short, explicit wording; docs/language-model.md)
