@@ -166,3 +166,56 @@ def test_each_rules_threshold_is_the_one_with_the_best_f1():
         for t in [x / 200 for x in range(2, 199)]:
             other = learn.tally(messages, scores, {**chosen, rule: t})[rule].f1  # type: ignore[arg-type]
             assert round(other, 4) <= round(best, 4), (rule, t, threshold)
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` and which are multiprocessing's spawned workers."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_killed_training_leaves_no_worker_running(corpus, tmp_path):
+    """SIGKILL to `train` (no chance to clean up) ends its fold workers too."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "correspondence_guard", "train", "--corpus", str(corpus)]
+        + ["--out", str(tmp_path / "m"), "--design", "bow", "--folds", "3", "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        workers: list[int] = []
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            workers = _spawned_workers(proc.pid)
+        assert len(workers) == 2, "the training started two workers"
+        time.sleep(2)  # past their start-up: training
+        assert all(_alive(w) for w in workers), "the workers were still training when it was killed"
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [w for w in workers if _alive(w)], "workers outlived the killed training"

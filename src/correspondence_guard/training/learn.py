@@ -23,6 +23,7 @@ computed once and reused.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -79,7 +80,27 @@ MIXES = (0.35, 0.5, 0.65, 0.8)  # the embedding head's share of a blended score
 
 def _pool(jobs: int) -> ProcessPoolExecutor:
     # spawn: the workers start clean, with no copy of this process's threads or loaded models
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_end_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def _end_with_parent(parent: int) -> None:
+    """A worker ends when the training process does, however that ends (on Linux): a killed
+    ``train`` must not leave its workers training for nobody. A worker whose parent died
+    while it was starting ends at once."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _encode(texts: list[str]) -> Array:
@@ -242,12 +263,17 @@ def judged_matrix(messages: Sequence[Labelled]) -> Array:
     return np.array(rows).reshape(-1, len(LANGUAGE_RULES))
 
 
-def raw_scores(model: LanguageModel, messages: Sequence[Labelled], embed: Embeddings | None) -> Raw:
-    labels = list(LANGUAGE_RULES)
+def ngram_scores(nlp: Language, messages: Sequence[Labelled]) -> Array:
+    """The n-gram model's score for each rule, one row per sentence of ``messages``."""
     texts = all_texts(messages)
-    with model.nlp.memory_zone():
-        ngram = np.array([[doc.cats[r] for r in labels] for doc in model.nlp.pipe(texts, batch_size=256)])
-    ngram = ngram.reshape(len(texts), len(labels))
+    with nlp.memory_zone():
+        scores = [[doc.cats[r] for r in LANGUAGE_RULES] for doc in nlp.pipe(texts, batch_size=256)]
+    return np.array(scores).reshape(len(texts), len(LANGUAGE_RULES))
+
+
+def raw_scores(model: LanguageModel, messages: Sequence[Labelled], embed: Embeddings | None) -> Raw:
+    texts = all_texts(messages)
+    ngram = ngram_scores(model.nlp, messages)
     if model.head is None:
         return Raw(ngram, None, judged_matrix(messages))
     vectors = (embed or Embeddings())(texts)
@@ -373,11 +399,7 @@ def settle(
 
 def _fold_ngram(train: Sequence[Labelled], held: Sequence[Labelled], design: str, seed: int) -> Array:
     """One fold's n-gram scores for the held messages' sentences (run in a worker process)."""
-    nlp = fit_textcat(train, design, seed)
-    texts = all_texts(held)
-    with nlp.memory_zone():
-        scores = [[doc.cats[r] for r in LANGUAGE_RULES] for doc in nlp.pipe(texts, batch_size=256)]
-    return np.array(scores).reshape(len(texts), len(LANGUAGE_RULES))
+    return ngram_scores(fit_textcat(train, design, seed), held)
 
 
 def _fit_bytes(messages: Sequence[Labelled], design: str, seed: int) -> bytes:
