@@ -303,6 +303,16 @@ def _graph_error(resp: Any) -> str:
         return ""
 
 
+def _explain(exc: Exception, database_errors: type[Exception]) -> str:
+    """One line for a log: Graph's and the token's own messages, a store error described,
+    anything else by where it was raised."""
+    if isinstance(exc, (TokenError, GraphError)):
+        return str(exc)
+    if isinstance(exc, database_errors):
+        return describe(exc)
+    return f"unexpected error at {where_raised(exc)}: {type(exc).__name__}"
+
+
 class GraphFolderWatch:
     """One folder of one Graph account: delta rounds every ``poll_seconds``, reconnecting forever."""
 
@@ -465,13 +475,7 @@ class GraphFolderWatch:
     def _action_failed(self, what: str, short: str, exc: Exception) -> None:
         if self.w.stop.is_set():
             return
-        if isinstance(exc, (TokenError, GraphError)):
-            detail = str(exc)
-        elif isinstance(exc, sa.exc.SQLAlchemyError):
-            detail = describe(exc)
-        else:
-            detail = f"unexpected error at {where_raised(exc)}: {type(exc).__name__}"
-        log.warning("%s: %s: %s: %s", self.name, short, what, detail)
+        log.warning("%s: %s: %s: %s", self.name, short, what, _explain(exc, sa.exc.SQLAlchemyError))
 
     # -- the long-running loop ---------------------------------------------------------------
     def run_forever(self) -> None:
@@ -493,12 +497,7 @@ class GraphFolderWatch:
                         break
                     attempt += 1
                     delay = backoff(attempt, self.w.settings.backoff_max_seconds)
-                    if isinstance(exc, (TokenError, GraphError)):
-                        what = str(exc)
-                    elif isinstance(exc, sa.exc.OperationalError):
-                        what = describe(exc)
-                    else:
-                        what = f"unexpected error at {where_raised(exc)}: {type(exc).__name__}"
+                    what = _explain(exc, sa.exc.OperationalError)
                     log.warning(
                         "%s: %s; trying again in %.1f s (attempt %d)", self.name, what, delay, attempt
                     )
