@@ -157,7 +157,7 @@ def version_text() -> str:
     """The program's version and the language model's version and training-data hash."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from correspondence_guard.detectors.language import model_card
+    from correspondence_guard.detectors.language import design_label, model_card
 
     try:
         program = version("correspondence-guard")
@@ -165,7 +165,7 @@ def version_text() -> str:
         program = "unknown"
     card = model_card()
     model = (
-        f"language model {card.get('version')} ({card.get('design')}), training data sha256 {card.get('data_sha256')}"
+        f"language model {card.get('version')} ({design_label(card)}), training data sha256 {card.get('data_sha256')}"
         if card
         else "no language model card"
     )

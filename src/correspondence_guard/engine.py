@@ -42,11 +42,14 @@ class Checker:
         return int(self.policy.settings.max_attachment_mb * 1024 * 1024)
 
     def warm_up(self) -> None:
-        """Load the NLP model and personal-data analyser now rather than on the first message."""
-        from correspondence_guard.detectors import pii
+        """Load the NLP model, the personal-data analyser and (when a rule reads the sender's
+        words) the language model now rather than on the first message."""
+        from correspondence_guard.detectors import language, pii
 
         with nlp_scope(self.policy.settings.nlp_model):  # not while another thread checks
             pii.analyzer(self.policy.settings.nlp_model)
+            if any(REGISTRY[r].gate is not None for r in self.policy.enabled()):  # a learned rule
+                language.warm_up(self.context)
 
     def mask(self, text: str) -> str:
         """``text`` fit to store or log: people's names (found by the language model's NER,

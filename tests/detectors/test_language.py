@@ -58,3 +58,27 @@ def test_a_two_million_character_sentence_is_judged_not_refused(check, make_draf
     body = "Please " + "sort " * 400_000 + "it out."
     findings = check(make_draft(sender="member:Barnaby", to="officer:Kieran", body=body))
     assert all(f.rule for f in findings)  # answered, not an error
+
+
+def test_the_ngram_scores_do_not_need_the_word_attributes_the_loader_drops():
+    import spacy
+
+    texts = [
+        "Cancel the fine for Mr Okafor at 14 Mill Street today, 3 times over!",
+        "The Conservatives have wrecked this town and voters will remember it in May.",
+        "Thanks for the minutes, see you on Thursday.",
+    ]
+    loaded = language.load_model()
+    assert loaded.nlp.vocab.lex_attr_getters == {}
+    full = spacy.load(language.shipped_model_dir())
+    assert full.vocab.lex_attr_getters, "spaCy's own loader keeps them"
+    assert [d.cats for d in loaded.nlp.pipe(texts)] == [d.cats for d in full.pipe(texts)]
+
+
+def test_a_model_card_without_a_precision_runs_its_encoder_in_float32():
+    model = language.load_model()
+    card = {k: v for k, v in model.card.items() if k != "encoder_precision"}
+    older = language.LanguageModel(model.path, model.nlp, card, model.head)
+    assert older.encoder_precision == "float32"
+    newer = language.LanguageModel(model.path, model.nlp, {**card, "encoder_precision": "int8"}, model.head)
+    assert newer.encoder_precision == "int8"

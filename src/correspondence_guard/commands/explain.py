@@ -234,7 +234,7 @@ def _explain_rule(out: _Out, rule_id: str, policy: Any, default: Any) -> None:
 
 def _model(out: _Out, rule_id: str, policy: Any) -> None:
     """The learned model behind a language rule: which one, the threshold in force, how it scored."""
-    from correspondence_guard.detectors.language import model_card
+    from correspondence_guard.detectors.language import design_label, model_card
 
     card = model_card(policy.settings.language_model)
     out.heading("Language model")
@@ -246,7 +246,7 @@ def _model(out: _Out, rule_id: str, policy: Any) -> None:
     threshold = (
         f"{configured} (set by the policy; the model's own: {own})" if configured is not None else f"{own}"
     )
-    out.line(f"model: {card.get('name')} {card.get('version')} ({card.get('design')})", indent=2)
+    out.line(f"model: {card.get('name')} {card.get('version')} ({design_label(card)})", indent=2)
     out.line(f"training data sha256: {card.get('data_sha256')}", indent=2)
     out.line(f"threshold: {threshold}", indent=2)
     held = card.get("heldout", {}).get(rule_id)

